@@ -1,0 +1,256 @@
+package environment
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fledge-flags/fledge/engine"
+)
+
+// Snapshot is one compiled version of an environment document with every
+// response that does not depend on the request already serialized. It is
+// immutable; a new document version gives a new Snapshot.
+type Snapshot struct {
+	Doc     *Document
+	Program *engine.Program
+
+	UpdatedAt       time.Time
+	UpdatedAtHeader string // X-Flagsmith-Document-Updated-At
+	LastModified    string // RFC 1123, for the document endpoint
+
+	// DocumentJSON is the document as served by /environment-document/,
+	// without fields that must never leave the server; DocumentGzip is the
+	// same bytes gzip-compressed.
+	DocumentJSON []byte
+	DocumentGzip []byte
+
+	features      []featureOut // by program feature index
+	hideDisabled  bool
+	hideSensitive bool
+	flagsJSON     [2][]byte            // by keyKind
+	flagJSON      [2]map[string][]byte // ?feature=NAME, by keyKind
+	results       sync.Pool
+}
+
+type featureOut struct {
+	head          []byte // {"feature":{"id":..,"name":..,"type":..},"enabled":
+	serverKeyOnly bool
+}
+
+// KeyKind says whether a request came with a client-side or a server-side
+// key; only client keys are filtered.
+type KeyKind int
+
+// Key kinds.
+const (
+	ClientKey KeyKind = iota
+	ServerKey
+)
+
+// secretFields are stored with environments in Flagsmith but must never be
+// served: they hold third-party API keys and webhook secrets.
+var secretFields = []string{
+	"amplitude_config", "heap_config", "mixpanel_config", "rudderstack_config", "segment_config",
+	"webhook_config", "dynatrace_config", "new_relic_config", "datadog_config", "slack_config",
+	"onboarding_pending", "compressed", "environment_id", "document_key", "environment_api_key",
+}
+
+// Compile parses nothing: it maps a parsed document, compiles it and
+// pre-serializes its responses. warn receives the rules that cannot compile.
+func Compile(doc *Document, warn func(msg string)) (*Snapshot, error) {
+	ctx, err := doc.Context()
+	if err != nil {
+		return nil, fmt.Errorf("mapping environment %s: %w", doc.APIKey, err)
+	}
+	prog, err := engine.Compile(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compiling environment %s: %w", doc.APIKey, err)
+	}
+	if warn != nil {
+		for _, w := range prog.Warnings() {
+			warn(w)
+		}
+	}
+	s := &Snapshot{
+		Doc:           doc,
+		Program:       prog,
+		UpdatedAt:     doc.UpdatedAtTime(),
+		hideDisabled:  doc.EffectiveHideDisabledFlags(),
+		hideSensitive: doc.HideSensitiveData,
+	}
+	s.UpdatedAtHeader = UpdatedAtHeader(s.UpdatedAt)
+	if !s.UpdatedAt.IsZero() {
+		s.LastModified = s.UpdatedAt.Format(http1123)
+	}
+	serverOnly := make(map[int64]bool, len(doc.Project.ServerKeyOnlyFeatureIDs))
+	for _, id := range doc.Project.ServerKeyOnlyFeatureIDs {
+		serverOnly[id] = true
+	}
+	types := make(map[string]FeatureRef, len(doc.FeatureStates))
+	for _, fs := range doc.FeatureStates {
+		types[fs.Feature.Name] = fs.Feature
+	}
+	s.features = make([]featureOut, prog.Features())
+	for i := range s.features {
+		ref := types[prog.Default(i).Name]
+		typ := ref.Type
+		if typ == "" {
+			typ = "STANDARD"
+		}
+		head := []byte(`{"feature":{"id":`)
+		head = strconv.AppendInt(head, ref.ID, 10)
+		head = append(head, `,"name":`...)
+		head = engine.AppendJSONString(head, ref.Name)
+		head = append(head, `,"type":`...)
+		head = engine.AppendJSONString(head, typ)
+		head = append(head, `},"enabled":`...)
+		s.features[i] = featureOut{head: head, serverKeyOnly: serverOnly[ref.ID]}
+	}
+	for kind := ClientKey; kind <= ServerKey; kind++ {
+		s.flagJSON[kind] = make(map[string][]byte, len(s.features))
+		body := []byte{'['}
+		n := 0
+		for i := range s.features {
+			f := prog.Default(i)
+			if !s.visible(kind, i, f.Enabled) {
+				continue
+			}
+			start := len(body)
+			if n > 0 {
+				body = append(body, ',')
+				start++
+			}
+			body = s.appendFlag(body, i, f.Enabled, f.Value)
+			s.flagJSON[kind][f.Name] = body[start:len(body):len(body)]
+			n++
+		}
+		s.flagsJSON[kind] = append(body, ']')
+	}
+	return s, nil
+}
+
+const http1123 = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// SetDocumentJSON stores the bytes served by /environment-document/, with
+// secret fields removed, and their gzip form.
+func (s *Snapshot) SetDocumentJSON(raw []byte) error {
+	clean, err := sanitize(raw)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if _, err := zw.Write(clean); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	s.DocumentJSON, s.DocumentGzip = clean, buf.Bytes()
+	return nil
+}
+
+// sanitize drops fields that must never be served. The common case, a
+// document that has none of them, keeps its bytes as they are.
+func sanitize(raw []byte) ([]byte, error) {
+	found := false
+	for _, f := range secretFields {
+		if bytes.Contains(raw, []byte(`"`+f+`"`)) {
+			found = true
+			break
+		}
+	}
+	if !found && !bytes.Contains(raw, []byte(`"system_traits"`)) {
+		return raw, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("sanitizing document: %w", err)
+	}
+	for _, f := range secretFields {
+		delete(top, f)
+	}
+	if ov, ok := top["identity_overrides"]; ok && bytes.Contains(ov, []byte(`"system_traits"`)) {
+		var items []map[string]json.RawMessage
+		if err := json.Unmarshal(ov, &items); err == nil {
+			for _, it := range items {
+				delete(it, "system_traits")
+			}
+			if b, err := json.Marshal(items); err == nil {
+				top["identity_overrides"] = b
+			}
+		}
+	}
+	return json.Marshal(top)
+}
+
+func (s *Snapshot) visible(kind KeyKind, i int, enabled bool) bool {
+	if kind == ServerKey {
+		return true
+	}
+	if s.features[i].serverKeyOnly {
+		return false
+	}
+	return enabled || !s.hideDisabled
+}
+
+func (s *Snapshot) appendFlag(dst []byte, i int, enabled bool, value json.RawMessage) []byte {
+	dst = append(dst, s.features[i].head...)
+	dst = strconv.AppendBool(dst, enabled)
+	dst = append(dst, `,"feature_state_value":`...)
+	if value == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, value...)
+	}
+	return append(dst, '}')
+}
+
+// FlagsJSON is the body of GET /api/v1/flags/ for the key kind.
+func (s *Snapshot) FlagsJSON(kind KeyKind) []byte { return s.flagsJSON[kind] }
+
+// FlagJSON is the body of GET /api/v1/flags/?feature=NAME; ok is false when
+// the feature does not exist or is hidden from this key kind.
+func (s *Snapshot) FlagJSON(kind KeyKind, name string) ([]byte, bool) {
+	b, ok := s.flagJSON[kind][name]
+	return b, ok
+}
+
+// HideSensitiveData reports whether identity responses must leave out traits.
+func (s *Snapshot) HideSensitiveData() bool { return s.hideSensitive }
+
+// AllowClientTraits reports whether client keys may send traits.
+func (s *Snapshot) AllowClientTraits() bool {
+	return s.Doc.AllowClientTraits == nil || *s.Doc.AllowClientTraits
+}
+
+// AppendIdentityFlags evaluates the identity and appends its flags as a JSON
+// list in the shape of /identities/ responses.
+func (s *Snapshot) AppendIdentityFlags(dst []byte, kind KeyKind, id *engine.Identity) []byte {
+	r, _ := s.results.Get().(*engine.Result)
+	if r == nil {
+		r = new(engine.Result)
+	}
+	s.Program.Evaluate(id, r)
+	dst = append(dst, '[')
+	n := 0
+	for i := range r.Flags {
+		f := &r.Flags[i]
+		enabled := f.Enabled()
+		if !s.visible(kind, i, enabled) {
+			continue
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		dst = s.appendFlag(dst, i, enabled, f.Value())
+		n++
+	}
+	s.results.Put(r)
+	return append(dst, ']')
+}

@@ -1,0 +1,3 @@
+module github.com/fledge-flags/fledge
+
+go 1.26.8
