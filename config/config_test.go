@@ -486,7 +486,7 @@ func TestLoadFiles(t *testing.T) {
 	})
 }
 
-func TestNoPtrAliasing(t *testing.T) {
+func TestDefaultIsFresh(t *testing.T) {
 	// Default must hand out fresh values: loads must not share the grace
 	// pointer or slices.
 	a, b := Default(), Default()

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"regexp"
 	"sort"
@@ -17,8 +18,9 @@ import (
 // immutable and safe for concurrent use; evaluating an identity against it
 // does no parsing.
 type Program struct {
-	envKey  string
-	envName *string
+	envKey    string
+	keyPrefix string // envKey + "_", the derived identity key's prefix
+	envName   *string
 
 	features     []compiledFeature
 	featureIndex map[string]int
@@ -134,31 +136,33 @@ type accessor struct {
 }
 
 type compiledCond struct {
-	op   opcode
-	prop accessor
-
-	s     string
-	sNull bool
-
-	sInt     int64
-	sBig     *big.Int
+	// Hot fields first: most evaluations touch only these.
+	op       opcode
 	sIntOK   bool
-	sFloat   float64
 	sFloatOK bool
 	sBool    bool
-
 	isSemver bool
-	semver   semver
 	semverOK bool
+	sNull    bool
+	modOK    bool
+	prop     accessor
+	s        string
+	sInt     int64
+	sFloat   float64
+	in       inSet
 
-	in     map[string]struct{}
+	sBig   *big.Int
+	semver semver
 	re     *regexp.Regexp
 	modD   float64
 	modR   float64
-	modOK  bool
-	segKey string
-	pctOK  bool
-	pctThr float64
+	// modDInt is the divisor as an integer when divisor and remainder are
+	// both small integral values, enabling an exact integer fast path.
+	modDInt  int64
+	modIntOK bool
+	segKey   string
+	pctOK    bool
+	pctThr   float64
 }
 
 // Compile compiles ctx's environment, features and segments. The identity in
@@ -168,6 +172,7 @@ type compiledCond struct {
 func Compile(ctx *Context) (*Program, error) {
 	p := &Program{
 		envKey:       ctx.Environment.Key,
+		keyPrefix:    ctx.Environment.Key + "_",
 		envName:      ctx.Environment.Name,
 		featureIndex: make(map[string]int, len(ctx.Features)),
 		traitSlots:   make(map[string]int),
@@ -312,7 +317,7 @@ func (p *Program) compileCond(s *Segment, c *Condition) compiledCond {
 	}
 	switch cc.op {
 	case opIn:
-		cc.in = inSet(c.Value)
+		cc.in = newInSet(c.Value)
 	case opRegex:
 		re, err := regexp.Compile("^(?:" + translateRegex(cc.s) + ")")
 		if err != nil {
@@ -326,6 +331,9 @@ func (p *Program) compileCond(s *Segment, c *Condition) compiledCond {
 			d, ok1 := pyFloat(parts[0])
 			r, ok2 := pyFloat(parts[1])
 			cc.modD, cc.modR, cc.modOK = d, r, ok1 && ok2 && d != 0
+			if cc.modOK && d == math.Trunc(d) && math.Abs(d) < maxExactInt && r == math.Trunc(r) {
+				cc.modDInt, cc.modIntOK = int64(d), true
+			}
 		}
 		if !cc.modOK {
 			p.warnf("segment %q: MODULO value %q is not divisor|remainder and never matches", s.Name, cc.s)
@@ -348,35 +356,58 @@ func toAnySlice(xs []string) []any {
 	return out
 }
 
-// inSet builds the set an IN condition tests against: a JSON array, a
-// string holding a JSON array, or comma-separated text (no trimming).
-func inSet(v ConditionValue) map[string]struct{} {
+// inSet is the set an IN condition tests against. Small sets, the common
+// case, are scanned: that beats hashing the candidate.
+type inSet struct {
+	valid bool
+	small []string
+	large map[string]struct{}
+}
+
+const smallInSet = 8
+
+func (s *inSet) contains(x string) bool {
+	if s.large != nil {
+		_, ok := s.large[x]
+		return ok
+	}
+	for _, e := range s.small {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
+
+// newInSet parses an IN condition's value: a JSON array, a string holding a
+// JSON array, or comma-separated text (no trimming).
+func newInSet(v ConditionValue) inSet {
 	if v.IsNull {
-		return nil
+		return inSet{}
 	}
 	var elems []string
 	switch {
 	case v.IsList:
 		elems = v.List
 	case strings.HasPrefix(v.Str, "["):
-		var xs []any
 		if x, err := decodeAny(json.RawMessage(v.Str)); err == nil {
 			if list, ok := x.([]any); ok {
-				xs = list
-				elems = inElements(xs)
+				elems = inElements(list)
+				break
 			}
 		}
-		if elems == nil && xs == nil {
-			elems = strings.Split(v.Str, ",")
-		}
+		elems = strings.Split(v.Str, ",")
 	default:
 		elems = strings.Split(v.Str, ",")
+	}
+	if len(elems) <= smallInSet {
+		return inSet{valid: true, small: elems}
 	}
 	set := make(map[string]struct{}, len(elems))
 	for _, e := range elems {
 		set[e] = struct{}{}
 	}
-	return set
+	return inSet{valid: true, large: set}
 }
 
 // translateRegex maps the Python-only escapes that have an RE2 equivalent.

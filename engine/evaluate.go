@@ -93,23 +93,27 @@ func (p *Program) FeatureIndex(name string) (int, bool) {
 
 // evalState is the scratch space of one evaluation, pooled per program.
 type evalState struct {
-	p       *Program
-	id      *Identity
-	key     string // explicit identity key, "" when derived
-	slots   []Value
-	set     []bool
-	winners []int32 // per feature: rank+1 of the winning override, 0 none
-	winOver []*compiledOverride
-	winSeg  []int32
-	tree    map[string]any
-	idTree  map[string]any
+	p     *Program
+	id    *Identity
+	key   string // explicit identity key, "" when derived
+	slots []Value
+	tmp   Value
+	// lastSlot is the slot the last resolve read, -1 for a computed value;
+	// it keys the per-evaluation cache of parsed semver traits.
+	lastSlot int
+	semvers  []semverCache
+	winners  []int32 // per feature: rank+1 of the winning override, 0 none
+	winOver  []*compiledOverride
+	winSeg   []int32
+	tree     map[string]any
+	idTree   map[string]any
 }
 
 func (p *Program) newState() *evalState {
 	return &evalState{
 		p:       p,
 		slots:   make([]Value, p.nslots),
-		set:     make([]bool, p.nslots),
+		semvers: make([]semverCache, p.nslots),
 		winners: make([]int32, len(p.features)),
 		winOver: make([]*compiledOverride, len(p.features)),
 		winSeg:  make([]int32, len(p.features)),
@@ -162,13 +166,9 @@ func (p *Program) Evaluate(id *Identity, out *Result) {
 
 func (st *evalState) reset(id *Identity) {
 	st.id = id
-	for i := range st.slots {
-		st.slots[i] = Value{}
-		st.set[i] = false
-	}
-	for i := range st.winners {
-		st.winners[i] = 0
-	}
+	clear(st.slots)
+	clear(st.semvers)
+	clear(st.winners)
 	if id == nil {
 		return
 	}
@@ -176,7 +176,6 @@ func (st *evalState) reset(id *Identity) {
 		t := &id.Traits[i]
 		if s, ok := st.p.traitSlots[t.Name]; ok {
 			st.slots[s] = normalize(t.Value)
-			st.set[s] = true
 		}
 	}
 }
@@ -187,7 +186,7 @@ func (st *evalState) split(cf *compiledFeature) int {
 	if st.id.Key != "" {
 		pct = percentage(cf.f.Key, st.id.Key)
 	} else {
-		pct = percentage3(cf.f.Key, st.p.envKey+"_", st.id.Identifier)
+		pct = percentage3(cf.f.Key, st.p.keyPrefix, st.id.Identifier)
 	}
 	start := 0.0
 	for i := range cf.variants {
@@ -204,7 +203,7 @@ func (st *evalState) identityKey() string {
 	if st.id.Key != "" {
 		return st.id.Key
 	}
-	return st.p.envKey + "_" + st.id.Identifier
+	return st.p.keyPrefix + st.id.Identifier
 }
 
 func (st *evalState) segmentMatches(cs *compiledSegment) bool {
@@ -220,86 +219,108 @@ func (st *evalState) segmentMatches(cs *compiledSegment) bool {
 }
 
 func (st *evalState) ruleMatches(r *compiledRule) bool {
-	if r.typ == ruleUnknown {
-		return len(r.conds) == 0 && len(r.rules) == 0
-	}
-	if len(r.conds) > 0 {
-		if !quantify(r.typ, len(r.conds), func(i int) bool { return st.condMatches(&r.conds[i]) }) {
-			return false
-		}
-	}
-	if len(r.rules) > 0 {
-		return quantify(r.typ, len(r.rules), func(i int) bool { return st.ruleMatches(&r.rules[i]) })
-	}
-	return true
-}
-
-func quantify(t ruleType, n int, pred func(int) bool) bool {
-	switch t {
+	// The loops are written out per quantifier: this is the innermost loop
+	// of every evaluation.
+	switch r.typ {
 	case ruleAll:
-		for i := 0; i < n; i++ {
-			if !pred(i) {
+		for i := range r.conds {
+			if !st.condMatches(&r.conds[i]) {
+				return false
+			}
+		}
+		for i := range r.rules {
+			if !st.ruleMatches(&r.rules[i]) {
 				return false
 			}
 		}
 		return true
 	case ruleAny:
-		for i := 0; i < n; i++ {
-			if pred(i) {
-				return true
+		if len(r.conds) > 0 {
+			found := false
+			for i := range r.conds {
+				if st.condMatches(&r.conds[i]) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
 			}
 		}
-		return false
-	default: // NONE
-		for i := 0; i < n; i++ {
-			if pred(i) {
+		if len(r.rules) > 0 {
+			for i := range r.rules {
+				if st.ruleMatches(&r.rules[i]) {
+					return true
+				}
+			}
+			return false
+		}
+		return true
+	case ruleNone:
+		for i := range r.conds {
+			if st.condMatches(&r.conds[i]) {
+				return false
+			}
+		}
+		for i := range r.rules {
+			if st.ruleMatches(&r.rules[i]) {
 				return false
 			}
 		}
 		return true
 	}
+	return len(r.conds) == 0 && len(r.rules) == 0 // unknown type
 }
 
-// resolve finds the normalised context value a condition reads.
-func (st *evalState) resolve(a *accessor) Value {
-	if st.set[a.slot] && !st.slots[a.slot].IsNone() {
-		return st.slots[a.slot]
+// resolve finds the normalised context value a condition reads. The result
+// points into the evaluation's scratch space: Values are large enough that
+// copying them showed up in profiles.
+func (st *evalState) resolve(a *accessor) *Value {
+	if v := &st.slots[a.slot]; v.Kind != KindNone || a.kind != propDollar {
+		st.lastSlot = a.slot
+		return v
 	}
-	if a.kind != propDollar {
-		return Value{}
-	}
+	st.lastSlot = -1
+	t := &st.tmp
 	switch a.fast {
 	case fastIdentifier:
 		if st.id == nil {
-			return Value{}
+			*t = Value{}
+		} else {
+			*t = normalize(String(st.id.Identifier))
 		}
-		return normalize(String(st.id.Identifier))
 	case fastIdentityKey:
 		if st.id == nil {
-			return Value{}
+			*t = Value{}
+		} else {
+			*t = normalize(String(st.identityKey()))
 		}
-		return normalize(String(st.identityKey()))
 	case fastEnvName:
 		if st.p.envName == nil {
-			return Value{}
+			*t = Value{}
+		} else {
+			*t = normalize(String(*st.p.envName))
 		}
-		return normalize(String(*st.p.envName))
 	case fastEnvKey:
-		return normalize(String(st.p.envKey))
+		*t = normalize(String(st.p.envKey))
 	case fastTrait:
-		return st.slots[a.pathSlot]
+		st.lastSlot = a.pathSlot
+		return &st.slots[a.pathSlot]
 	case fastNothing:
-		return Value{}
+		*t = Value{}
+	default:
+		*t = Value{}
+		x, ok := a.path.First(st.contextTree())
+		if !ok {
+			break
+		}
+		switch x.(type) {
+		case map[string]any, []any:
+		default:
+			*t = normalize(ValueFromJSON(x))
+		}
 	}
-	x, ok := a.path.First(st.contextTree())
-	if !ok {
-		return Value{}
-	}
-	switch x.(type) {
-	case map[string]any, []any:
-		return Value{}
-	}
-	return normalize(ValueFromJSON(x))
+	return t
 }
 
 func (st *evalState) contextTree() map[string]any {
@@ -336,7 +357,6 @@ func valueToJSON(v Value) any {
 }
 
 func (st *evalState) condMatches(c *compiledCond) bool {
-	var v Value
 	if c.prop.kind == propHashKey {
 		if st.id == nil || !c.pctOK {
 			return false
@@ -345,11 +365,11 @@ func (st *evalState) condMatches(c *compiledCond) bool {
 		if st.id.Key != "" {
 			pct = percentage(c.segKey, st.id.Key)
 		} else {
-			pct = percentage3(c.segKey, st.p.envKey+"_", st.id.Identifier)
+			pct = percentage3(c.segKey, st.p.keyPrefix, st.id.Identifier)
 		}
 		return pct <= c.pctThr
 	}
-	v = st.resolve(&c.prop)
+	v := st.resolve(&c.prop)
 	switch c.op {
 	case opIsSet:
 		return !v.IsNone()
@@ -362,15 +382,13 @@ func (st *evalState) condMatches(c *compiledCond) bool {
 	switch c.op {
 	case opIn:
 		switch {
-		case c.in == nil:
+		case !c.in.valid:
 			return false
 		case v.Kind == KindString:
-			_, ok := c.in[v.Str]
-			return ok
+			return c.in.contains(v.Str)
 		case v.Kind == KindInt:
 			var buf [24]byte
-			_, ok := c.in[string(v.appendPyStr(buf[:0]))]
-			return ok
+			return c.in.contains(string(v.appendPyStr(buf[:0])))
 		}
 		return false
 	case opPercentageSplit:
@@ -391,21 +409,70 @@ func (st *evalState) condMatches(c *compiledCond) bool {
 		var buf [32]byte
 		return c.re.Match(v.appendPyStr(buf[:0]))
 	case opModulo:
+		if !c.modOK {
+			return false
+		}
+		if v.Kind == KindInt && v.Big == nil && c.modIntOK && v.Int > -maxExactInt && v.Int < maxExactInt {
+			// Exact integer arithmetic gives the same answer as Python's
+			// float modulo here, without math.Mod's cost.
+			r := v.Int % c.modDInt
+			if r != 0 && (r < 0) != (c.modDInt < 0) {
+				r += c.modDInt
+			}
+			return float64(r) == c.modR
+		}
 		x, ok := v.asFloat()
-		if !ok || !c.modOK {
+		if !ok {
 			return false
 		}
 		return pyMod(x, c.modD) == c.modR
 	case opUnknown:
 		return false
 	}
+	if c.isSemver && v.Kind == KindString {
+		return st.compareSemver(c, v)
+	}
 	return compareTyped(c, v)
+}
+
+type semverCache struct {
+	state uint8 // 0 not parsed, 1 valid, 2 invalid
+	v     semver
+}
+
+// compareSemver compares a string trait with a ":semver" condition value.
+// Several conditions often read the same version trait, so each trait is
+// parsed at most once per evaluation.
+func (st *evalState) compareSemver(c *compiledCond, v *Value) bool {
+	if c.op == opContains || !c.semverOK {
+		return false
+	}
+	var tv semver
+	if st.lastSlot >= 0 {
+		sc := &st.semvers[st.lastSlot]
+		if sc.state == 0 {
+			sc.state = 2
+			if parsed, ok := parseSemver(v.Str); ok {
+				sc.state, sc.v = 1, parsed
+			}
+		}
+		if sc.state != 1 {
+			return false
+		}
+		tv = sc.v
+	} else {
+		var ok bool
+		if tv, ok = parseSemver(v.Str); !ok {
+			return false
+		}
+	}
+	return ordered(c.op, compareSemver(tv, c.semver))
 }
 
 // compareTyped implements EQUAL, NOT_EQUAL, the orderings and CONTAINS:
 // the condition value is converted to the trait's type, and a failed
 // conversion fails every operator.
-func compareTyped(c *compiledCond, v Value) bool {
+func compareTyped(c *compiledCond, v *Value) bool {
 	switch v.Kind {
 	case KindString:
 		if c.isSemver {
@@ -457,6 +524,9 @@ func compareTyped(c *compiledCond, v Value) bool {
 	}
 	return false
 }
+
+// maxExactInt bounds the integers that float64 represents exactly.
+const maxExactInt = 1 << 53
 
 func cmpInt(a, b int64) int {
 	switch {

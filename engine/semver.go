@@ -2,11 +2,12 @@ package engine
 
 import "strings"
 
-// semver is a parsed SemVer 2.0.0 version. Build metadata is dropped because
-// it never affects precedence.
+// semver is a parsed SemVer 2.0.0 version. The parts are substrings of the
+// parsed text, so parsing a trait value per evaluation allocates nothing.
+// Build metadata is dropped because it never affects precedence.
 type semver struct {
-	major, minor, patch string // canonical decimal text, compared by length then bytes
-	pre                 []string
+	major, minor, patch string // decimal text without leading zeros
+	pre                 string // dot-separated prerelease identifiers, "" if none
 }
 
 const semverSuffix = ":semver"
@@ -18,44 +19,75 @@ func parseSemver(s string) (semver, bool) {
 	s = strings.TrimSuffix(s, "\n")
 	var v semver
 	if i := strings.IndexByte(s, '+'); i >= 0 {
-		build := s[i+1:]
-		s = s[:i]
-		if build == "" {
+		if !validIdentifiers(s[i+1:], false) {
 			return v, false
 		}
-		for _, id := range strings.Split(build, ".") {
-			if id == "" || !isAlnumHyphen(id) {
-				return v, false
-			}
-		}
+		s = s[:i]
 	}
 	if i := strings.IndexByte(s, '-'); i >= 0 {
-		pre := s[i+1:]
-		s = s[:i]
-		if pre == "" {
+		v.pre = s[i+1:]
+		if !validIdentifiers(v.pre, true) {
 			return v, false
 		}
-		v.pre = strings.Split(pre, ".")
-		for _, id := range v.pre {
-			if id == "" || !isAlnumHyphen(id) {
-				return v, false
-			}
-			if isDigits(id) && len(id) > 1 && id[0] == '0' {
-				return v, false
-			}
-		}
+		s = s[:i]
 	}
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
+	var ok bool
+	if v.major, s, ok = numericPart(s, true); !ok {
 		return v, false
 	}
-	for _, p := range parts {
-		if !isDigits(p) || (len(p) > 1 && p[0] == '0') {
-			return v, false
+	if v.minor, s, ok = numericPart(s, true); !ok {
+		return v, false
+	}
+	if v.patch, s, ok = numericPart(s, false); !ok || s != "" {
+		return v, false
+	}
+	return v, true
+}
+
+// numericPart takes a version number (and the dot after it when dot is set)
+// from the front of s.
+func numericPart(s string, dot bool) (part, rest string, ok bool) {
+	end := len(s)
+	if dot {
+		end = strings.IndexByte(s, '.')
+		if end < 0 {
+			return "", "", false
 		}
 	}
-	v.major, v.minor, v.patch = parts[0], parts[1], parts[2]
-	return v, true
+	part = s[:end]
+	if !isDigits(part) || (len(part) > 1 && part[0] == '0') {
+		return "", "", false
+	}
+	if dot {
+		return part, s[end+1:], true
+	}
+	return part, "", true
+}
+
+// validIdentifiers checks dot-separated [0-9A-Za-z-]+ identifiers; numeric
+// prerelease identifiers may not have leading zeros.
+func validIdentifiers(s string, prerelease bool) bool {
+	if s == "" {
+		return false
+	}
+	for s != "" {
+		id := s
+		if i := strings.IndexByte(s, '.'); i >= 0 {
+			id, s = s[:i], s[i+1:]
+			if s == "" {
+				return false // trailing dot
+			}
+		} else {
+			s = ""
+		}
+		if id == "" || !isAlnumHyphen(id) {
+			return false
+		}
+		if prerelease && len(id) > 1 && id[0] == '0' && isDigits(id) {
+			return false
+		}
+	}
+	return true
 }
 
 func isDigits(s string) bool {
@@ -80,7 +112,7 @@ func isAlnumHyphen(s string) bool {
 	return true
 }
 
-// compareNumeric compares canonical decimal strings without leading zeros.
+// compareNumeric compares decimal strings without leading zeros.
 func compareNumeric(a, b string) int {
 	if len(a) != len(b) {
 		if len(a) < len(b) {
@@ -102,36 +134,46 @@ func compareSemver(a, b semver) int {
 		return c
 	}
 	switch {
-	case len(a.pre) == 0 && len(b.pre) == 0:
+	case a.pre == "" && b.pre == "":
 		return 0
-	case len(a.pre) == 0:
+	case a.pre == "":
 		return 1
-	case len(b.pre) == 0:
+	case b.pre == "":
 		return -1
 	}
-	for i := 0; i < len(a.pre) && i < len(b.pre); i++ {
-		x, y := a.pre[i], b.pre[i]
-		xn, yn := isDigits(x), isDigits(y)
+	x, y := a.pre, b.pre
+	for x != "" && y != "" {
+		var xi, yi string
+		xi, x = nextIdentifier(x)
+		yi, y = nextIdentifier(y)
+		xn, yn := isDigits(xi), isDigits(yi)
 		var c int
 		switch {
 		case xn && yn:
-			c = compareNumeric(x, y)
+			c = compareNumeric(xi, yi)
 		case xn:
 			c = -1
 		case yn:
 			c = 1
 		default:
-			c = strings.Compare(x, y)
+			c = strings.Compare(xi, yi)
 		}
 		if c != 0 {
 			return c
 		}
 	}
 	switch {
-	case len(a.pre) < len(b.pre):
-		return -1
-	case len(a.pre) > len(b.pre):
-		return 1
+	case x == "" && y == "":
+		return 0
+	case x == "":
+		return -1 // fewer identifiers
 	}
-	return 0
+	return 1
+}
+
+func nextIdentifier(s string) (id, rest string) {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
 }

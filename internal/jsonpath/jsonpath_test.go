@@ -116,103 +116,106 @@ func TestIdentityPaths(t *testing.T) {
 	})
 }
 
+// invalidQueries must all fail to parse; the fuzz target also uses them as seeds.
+var invalidQueries = []string{
+	``,
+	` `,
+	`a`,
+	`$.`,
+	`$..`,
+	`$...a`,
+	`$.identity. traits`,
+	`$.  i am not" a valid jsonpath`,
+	`$.identity.traits.1abc`,
+	`$.identity.traits.-a`,
+	`$.a `,
+	`$.a` + "\n",
+	`$ `,
+	` $.a`,
+	"\t$.a",
+	`$.😀`,
+	`$.a😀`,
+	`$a`,
+	`$$`,
+	`@.a`,
+	`$.a.`,
+	`$[`,
+	`$[]`,
+	`$[,]`,
+	`$['a',]`,
+	`$['a'`,
+	`$['a]`,
+	`$["a']`,
+	`$['a\"']`,
+	`$["a\'"]`,
+	`$['\x']`,
+	`$['\u12']`,
+	`$['\u12G4']`,
+	`$['\uD800']`,
+	`$['\uDC00']`,
+	`$['\uD800\u0041']`,
+	"$['a\nb']",
+	"$['\x01']",
+	`$[01]`,
+	`$[-0]`,
+	`$[-]`,
+	`$[1.0]`,
+	`$[9007199254740992]`,
+	`$[-9007199254740992]`,
+	`$[1:2:3:4]`,
+	`$[::-0]`,
+	`$[a]`,
+	`$[?]`,
+	`$[?@.a==]`,
+	`$[?@.a=1]`,
+	`$[?@.a===1]`,
+	`$[?1]`,
+	`$[?'a']`,
+	`$[?true]`,
+	`$[?null]`,
+	`$[?@.a==1==1]`,
+	`$[?@.* == 1]`,
+	`$[?@..a == 1]`,
+	`$[?@['a','b'] == 1]`,
+	`$[?@[0:1] == 1]`,
+	`$[?(@.a]`,
+	`$[?@.a)]`,
+	`$[?@.a & @.b]`,
+	`$[?@.a | @.b]`,
+	`$[?@.a == 01]`,
+	`$[?@.a == 1.]`,
+	`$[?@.a == .5]`,
+	`$[?@.a == 1e]`,
+	`$[?@.a == --1]`,
+	`$[?@.a == -01]`,
+	`$[?@.a == truex]`,
+	`$[?@.a == True]`,
+	`$[?!@.a == 1]`,
+	`$[?length(@.*) < 3]`,
+	`$[?count(1) == 1]`,
+	`$[?count(foo(@.*)) == 1]`,
+	`$[?match(@.timezone, 'Europe/.*') == true]`,
+	`$[?value(@..color)]`,
+	`$[?length(@.a)]`,
+	`$[?count(@.a)]`,
+	`$[?bar(@.a)]`,
+	`$[?length()]`,
+	`$[?length(@.a, @.b) == 1]`,
+	`$[?match(@.a) ]`,
+	`$[?length (@.a) == 1]`,
+	`$[?length(@.a == 1) == 1]`,
+	`$[?count(@.a == 1) == 1]`,
+	`$[?length(!@.a) == 1]`,
+	`$[?(@.a) == 1]`,
+	`$[?match(@.a, 'a'), 0`,
+	`$[?@.a == 1]x`,
+	"$.a\xff",
+	`$[?` + strings.Repeat("(", 1000) + `@` + strings.Repeat(")", 1000) + `]`,
+	`$[?` + strings.Repeat("length(", 1000) + `@` + strings.Repeat(")", 1000) + ` == 1]`,
+}
+
 func TestSyntaxErrors(t *testing.T) {
-	for _, s := range []string{
-		``,
-		` `,
-		`a`,
-		`$.`,
-		`$..`,
-		`$...a`,
-		`$.identity. traits`,
-		`$.  i am not" a valid jsonpath`,
-		`$.identity.traits.1abc`,
-		`$.identity.traits.-a`,
-		`$.a `,
-		`$.a` + "\n",
-		`$ `,
-		` $.a`,
-		"\t$.a",
-		`$.😀`,
-		`$.a😀`,
-		`$a`,
-		`$$`,
-		`@.a`,
-		`$.a.`,
-		`$[`,
-		`$[]`,
-		`$[,]`,
-		`$['a',]`,
-		`$['a'`,
-		`$['a]`,
-		`$["a']`,
-		`$['a\"']`,
-		`$["a\'"]`,
-		`$['\x']`,
-		`$['\u12']`,
-		`$['\u12G4']`,
-		`$['\uD800']`,
-		`$['\uDC00']`,
-		`$['\uD800\u0041']`,
-		"$['a\nb']",
-		"$['\x01']",
-		`$[01]`,
-		`$[-0]`,
-		`$[-]`,
-		`$[1.0]`,
-		`$[9007199254740992]`,
-		`$[-9007199254740992]`,
-		`$[1:2:3:4]`,
-		`$[::-0]`,
-		`$[a]`,
-		`$[?]`,
-		`$[?@.a==]`,
-		`$[?@.a=1]`,
-		`$[?@.a===1]`,
-		`$[?1]`,
-		`$[?'a']`,
-		`$[?true]`,
-		`$[?null]`,
-		`$[?@.a==1==1]`,
-		`$[?@.* == 1]`,
-		`$[?@..a == 1]`,
-		`$[?@['a','b'] == 1]`,
-		`$[?@[0:1] == 1]`,
-		`$[?(@.a]`,
-		`$[?@.a)]`,
-		`$[?@.a & @.b]`,
-		`$[?@.a | @.b]`,
-		`$[?@.a == 01]`,
-		`$[?@.a == 1.]`,
-		`$[?@.a == .5]`,
-		`$[?@.a == 1e]`,
-		`$[?@.a == --1]`,
-		`$[?@.a == -01]`,
-		`$[?@.a == truex]`,
-		`$[?@.a == True]`,
-		`$[?!@.a == 1]`,
-		`$[?length(@.*) < 3]`,
-		`$[?count(1) == 1]`,
-		`$[?count(foo(@.*)) == 1]`,
-		`$[?match(@.timezone, 'Europe/.*') == true]`,
-		`$[?value(@..color)]`,
-		`$[?length(@.a)]`,
-		`$[?count(@.a)]`,
-		`$[?bar(@.a)]`,
-		`$[?length()]`,
-		`$[?length(@.a, @.b) == 1]`,
-		`$[?match(@.a) ]`,
-		`$[?length (@.a) == 1]`,
-		`$[?length(@.a == 1) == 1]`,
-		`$[?count(@.a == 1) == 1]`,
-		`$[?length(!@.a) == 1]`,
-		`$[?(@.a) == 1]`,
-		`$[?match(@.a, 'a'), 0`,
-		`$[?@.a == 1]x`,
-		"$.a\xff",
-		`$[?` + strings.Repeat("(", 1000) + `@` + strings.Repeat(")", 1000) + `]`,
-		`$[?` + strings.Repeat("length(", 1000) + `@` + strings.Repeat(")", 1000) + ` == 1]`,
-	} {
+	for _, s := range invalidQueries {
 		p, err := Parse(s)
 		if err == nil {
 			t.Errorf("Parse(%q) = %q, want syntax error", s, p)
@@ -227,42 +230,44 @@ func TestSyntaxErrors(t *testing.T) {
 	}
 }
 
+// validQueries must parse; their results are covered elsewhere.
+var validQueries = []string{
+	`$[?@.a == -0]`,
+	`$[?@.a == 1E+2]`,
+	`$[?@.a == 1.5e-3]`,
+	`$[?@.a == 9007199254740993]`,
+	`$[?@.a == 1e400]`,
+	`$[?!(@.a == 1)]`,
+	`$[?!@.a]`,
+	`$[? @.a ]`,
+	`$[ ?@.a , 0 ]`,
+	`$[?@ .a]`,
+	`$[?length( @.a ) == 1]`,
+	`$[?match(@.a, "a")]`,
+	`$[?search(@.a, $.pattern)]`,
+	`$[?value(@..color) == "red"]`,
+	`$[?count(@.*) == 1]`,
+	`$[?length(@) < 3]`,
+	`$[?$.a]`,
+	`$[?@[?@.b]]`,
+	`$[?@.a==true&&@.b==false||@.c==null]`,
+	"$[?@.a\n==\t1]",
+	`$[9007199254740991]`,
+	`$[-9007199254740991]`,
+	`$[1 : 2 : 3]`,
+	`$[::]`,
+	`$[:]`,
+	`$[1:]`,
+	`$['\b\f\n\r\t\/\\']`,
+	`$["\u0000"]`,
+	`$..[*]`,
+	`$.*`,
+	`$[*]`,
+	`$.ￜ`,
+}
+
 func TestValidSyntax(t *testing.T) {
-	// Queries that must parse; their results are covered elsewhere.
-	for _, s := range []string{
-		`$[?@.a == -0]`,
-		`$[?@.a == 1E+2]`,
-		`$[?@.a == 1.5e-3]`,
-		`$[?@.a == 9007199254740993]`,
-		`$[?@.a == 1e400]`,
-		`$[?!(@.a == 1)]`,
-		`$[?!@.a]`,
-		`$[? @.a ]`,
-		`$[ ?@.a , 0 ]`,
-		`$[?@ .a]`,
-		`$[?length( @.a ) == 1]`,
-		`$[?match(@.a, "a")]`,
-		`$[?search(@.a, $.pattern)]`,
-		`$[?value(@..color) == "red"]`,
-		`$[?count(@.*) == 1]`,
-		`$[?length(@) < 3]`,
-		`$[?$.a]`,
-		`$[?@[?@.b]]`,
-		`$[?@.a==true&&@.b==false||@.c==null]`,
-		"$[?@.a\n==\t1]",
-		`$[9007199254740991]`,
-		`$[-9007199254740991]`,
-		`$[1 : 2 : 3]`,
-		`$[::]`,
-		`$[:]`,
-		`$[1:]`,
-		`$['\b\f\n\r\t\/\\']`,
-		`$["\u0000"]`,
-		`$..[*]`,
-		`$.*`,
-		`$[*]`,
-		`$.ￜ`,
-	} {
+	for _, s := range validQueries {
 		if _, err := Parse(s); err != nil {
 			t.Errorf("Parse(%q): %v", s, err)
 		}
@@ -398,6 +403,73 @@ func TestOddRoots(t *testing.T) {
 			p := MustParse(s)
 			p.All(r)
 			p.First(r)
+		}
+	}
+}
+
+func TestEscapes(t *testing.T) {
+	for _, tc := range []struct{ path, key string }{
+		{`$['\b\f\n\r\t\/\\']`, "\b\f\n\r\t/\\"},
+		{`$["\b\f\n\r\t\/\\"]`, "\b\f\n\r\t/\\"},
+		{`$['\'']`, "'"},
+		{`$["\""]`, `"`},
+		{`$['"']`, `"`},
+		{`$["'"]`, "'"},
+		{`$['\u0041\u00e9\u4E2D']`, "Aé中"},
+		{`$['\uD834\uDD1E']`, "𝄞"},
+		{`$['\u0000']`, "\x00"},
+		{`$['𝄞 raw']`, "𝄞 raw"},
+		{`$['']`, ""},
+	} {
+		p, err := Parse(tc.path)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.path, err)
+			continue
+		}
+		if names, ok := p.Names(); !ok || len(names) != 1 || names[0] != tc.key {
+			t.Errorf("%s: Names() = %q, %v; want [%q]", tc.path, names, ok, tc.key)
+		}
+		if v, ok := p.First(map[string]any{tc.key: 1.0}); !ok || v != 1.0 {
+			t.Errorf("%s: First = %v, %v", tc.path, v, ok)
+		}
+	}
+}
+
+func TestFirstStopsEarly(t *testing.T) {
+	// A filter that would find an incomparable value later must not be
+	// needed for First; this checks order rather than laziness.
+	root := decode(t, `{"a": [{"x": 1}, {"x": 2}, {"x": 3}]}`)
+	if v, ok := MustParse(`$.a[?@.x > 1].x`).First(root); !ok || v != 2.0 {
+		t.Fatalf("First = %v, %v; want 2", v, ok)
+	}
+	if v, ok := MustParse(`$.a[-1].x`).First(root); !ok || v != 3.0 {
+		t.Fatalf("First = %v, %v; want 3", v, ok)
+	}
+}
+
+func BenchmarkFirstNameChain(b *testing.B) {
+	root := decode(b, identityDoc)
+	p := MustParse(`$.identity.traits.age`)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.First(root)
+	}
+}
+
+func BenchmarkFirstFilter(b *testing.B) {
+	root := decode(b, bookstore)
+	p := MustParse(`$.store.book[?@.price < 10 && match(@.category, 'fic.*')].title`)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.First(root)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(`$.store.book[?@.price < 10 && match(@.category, 'fic.*')].title`); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -38,11 +38,12 @@ type parser struct {
 func parseQuery(s string) ([]segment, error) {
 	p := &parser{src: s}
 	if !utf8.ValidString(s) {
-		for i, r := range s {
-			if r == utf8.RuneError {
-				p.pos = i
+		for p.pos < len(s) {
+			r, size := utf8.DecodeRuneInString(s[p.pos:])
+			if r == utf8.RuneError && size == 1 {
 				break
 			}
+			p.pos += size
 		}
 		return nil, p.errorf("invalid UTF-8")
 	}
