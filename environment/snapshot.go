@@ -3,6 +3,7 @@ package environment
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -28,6 +29,9 @@ type Snapshot struct {
 	// same bytes gzip-compressed.
 	DocumentJSON []byte
 	DocumentGzip []byte
+	// SourceSum is the SHA-256 of the document bytes as received, to tell
+	// an unchanged document without recompiling it.
+	SourceSum [sha256.Size]byte
 
 	features      []featureOut // by program feature index
 	hideDisabled  bool
@@ -152,6 +156,7 @@ func (s *Snapshot) SetDocumentJSON(raw []byte) error {
 		return err
 	}
 	s.DocumentJSON, s.DocumentGzip = clean, buf.Bytes()
+	s.SourceSum = sha256.Sum256(raw)
 	return nil
 }
 

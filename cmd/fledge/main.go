@@ -10,7 +10,9 @@ import (
 const usage = `fledge: a fast, Flagsmith-compatible edge tier for feature flags
 
 Usage:
+  fledge proxy   serve Flagsmith's SDK endpoints (a drop-in Edge Proxy)
   fledge eval    evaluate a context, or an environment document and identity
+  fledge health  probe a running instance's readiness (exit 0 when ready)
   fledge help    show this help
 
 Run "fledge COMMAND -h" for a command's options.
@@ -28,6 +30,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "proxy":
+		return runProxy(args[1:], os.Environ(), stdout, stderr)
+	case "health":
+		return runHealth(args[1:], stdout, stderr)
 	case "eval":
 		return runEval(args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,170 @@
+// Package registry holds the current compiled snapshot of every environment
+// the server answers for, keyed by client-side key, and what the health
+// endpoints need to know about how fresh they are. Readers never lock: each
+// environment's snapshot sits behind an atomic pointer.
+package registry
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fledge-flags/fledge/environment"
+)
+
+// Pair is an environment's keys. ServerKey may be empty in offline mode.
+type Pair struct {
+	ClientKey string
+	ServerKey string
+}
+
+// Env is one environment's state.
+type Env struct {
+	ClientKey string
+	ServerKey string
+	snap      atomic.Pointer[environment.Snapshot]
+	// lastSuccess is when the upstream last answered with a usable
+	// document (a 200 or a 304), in Unix nanoseconds; 0 is never.
+	lastSuccess atomic.Int64
+	// warm is set while the snapshot came from disk, not the upstream.
+	warm atomic.Bool
+}
+
+// Snapshot is the environment's current snapshot, nil before the first one.
+func (e *Env) Snapshot() *environment.Snapshot { return e.snap.Load() }
+
+// Registry maps keys to environments. The set of environments is fixed at
+// construction; only their snapshots change.
+type Registry struct {
+	envs []*Env
+	// byHash maps SHA-256(key) to its environment: hashing first means a
+	// lookup's timing does not depend on how much of a guessed key is right.
+	byHash map[[sha256.Size]byte]lookup
+}
+
+type lookup struct {
+	env  *Env
+	key  string
+	kind environment.KeyKind
+}
+
+// New builds a registry for the key pairs.
+func New(pairs []Pair) *Registry {
+	r := &Registry{byHash: make(map[[sha256.Size]byte]lookup, 2*len(pairs))}
+	for _, p := range pairs {
+		e := &Env{ClientKey: p.ClientKey, ServerKey: p.ServerKey}
+		r.envs = append(r.envs, e)
+		r.byHash[sha256.Sum256([]byte(p.ClientKey))] = lookup{env: e, key: p.ClientKey, kind: environment.ClientKey}
+		if p.ServerKey != "" {
+			r.byHash[sha256.Sum256([]byte(p.ServerKey))] = lookup{env: e, key: p.ServerKey, kind: environment.ServerKey}
+		}
+	}
+	return r
+}
+
+// Envs lists the environments in configuration order.
+func (r *Registry) Envs() []*Env { return r.envs }
+
+// Env returns the environment with the client key.
+func (r *Registry) Env(clientKey string) *Env {
+	l, ok := r.byHash[sha256.Sum256([]byte(clientKey))]
+	if !ok || l.kind != environment.ClientKey {
+		return nil
+	}
+	return l.env
+}
+
+// Lookup resolves a request key to its environment and key kind. Keys are
+// compared in constant time.
+func (r *Registry) Lookup(key string) (*Env, environment.KeyKind, bool) {
+	l, ok := r.byHash[sha256.Sum256([]byte(key))]
+	if !ok || subtle.ConstantTimeCompare([]byte(l.key), []byte(key)) != 1 {
+		return nil, 0, false
+	}
+	return l.env, l.kind, true
+}
+
+// Store swaps in a new snapshot that came from the upstream or a file.
+func (e *Env) Store(s *environment.Snapshot, now time.Time) {
+	e.snap.Store(s)
+	e.warm.Store(false)
+	e.lastSuccess.Store(now.UnixNano())
+}
+
+// StoreWarm installs a snapshot read from the warm-start directory. It does
+// not count as a successful fetch.
+func (e *Env) StoreWarm(s *environment.Snapshot) {
+	if e.snap.CompareAndSwap(nil, s) {
+		e.warm.Store(true)
+	}
+}
+
+// MarkFetched records a successful fetch that did not change the document
+// (a 304 or identical bytes).
+func (e *Env) MarkFetched(now time.Time) { e.lastSuccess.Store(now.UnixNano()) }
+
+// LastSuccess is the time of the last successful fetch, zero if none.
+func (e *Env) LastSuccess() time.Time {
+	n := e.lastSuccess.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Warm reports whether the snapshot came from disk and has not been
+// confirmed by the upstream yet.
+func (e *Env) Warm() bool { return e.warm.Load() }
+
+// Health is the readiness verdict.
+type Health struct {
+	Ready bool
+	// Reason is nil when ready, else Flagsmith's edge-proxy wording.
+	Reason         string
+	LastSuccessful time.Time // the oldest environment's last success
+}
+
+// Reasons, worded as Flagsmith's edge proxy words them.
+const (
+	ReasonNotUpdated = "environment document(s) not updated."
+	ReasonStale      = "environment document(s) stale."
+)
+
+// Health applies the edge proxy's readiness rule: every environment must
+// have been fetched, and, unless grace is disabled, within
+// pollInterval + grace × number of environments.
+func (r *Registry) Health(now time.Time, pollInterval, grace time.Duration, graceEnabled bool) Health {
+	var oldest time.Time
+	for _, e := range r.envs {
+		last := e.LastSuccess()
+		if last.IsZero() {
+			return Health{Reason: ReasonNotUpdated}
+		}
+		if oldest.IsZero() || last.Before(oldest) {
+			oldest = last
+		}
+	}
+	h := Health{Ready: true, LastSuccessful: oldest}
+	if graceEnabled && !oldest.IsZero() {
+		limit := pollInterval + grace*time.Duration(len(r.envs))
+		if now.Sub(oldest) > limit {
+			h.Ready, h.Reason = false, ReasonStale
+		}
+	}
+	return h
+}
+
+// Redact shortens a key for logs: enough to tell keys apart, never the
+// whole secret.
+func Redact(key string) string {
+	prefix := ""
+	if strings.HasPrefix(key, "ser.") {
+		prefix, key = "ser.", key[4:]
+	}
+	if len(key) <= 4 {
+		return prefix + "…"
+	}
+	return prefix + key[:4] + "…"
+}

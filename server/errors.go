@@ -1,0 +1,43 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/fledge-flags/fledge/sdk"
+)
+
+// writeError writes the Flagsmith edge proxy's error shape:
+// {"status": "...", "message": "..."}.
+func writeError(w http.ResponseWriter, code int, status, message string) {
+	body, _ := json.Marshal(struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}{status, message})
+	h := w.Header()
+	h.Del("Content-Encoding")
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// writeValidation writes a 422 in the shape of the Python edge proxy's
+// validation errors, naming the field.
+func writeValidation(w http.ResponseWriter, err error) {
+	var fe *sdk.FieldError
+	if !errors.As(err, &fe) {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	body := fe.JSON()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusUnprocessableEntity)
+	_, _ = w.Write(body)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

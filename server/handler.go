@@ -1,0 +1,391 @@
+// Package server is Fledge's HTTP front: the Flagsmith SDK endpoints,
+// health probes, CORS, compression and access logging.
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fledge-flags/fledge/engine"
+	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/registry"
+	"github.com/fledge-flags/fledge/sdk"
+)
+
+// Options configures the handler.
+type Options struct {
+	Registry *registry.Registry
+	Logger   *slog.Logger
+	// AllowOrigins is the CORS allow list; "*" allows any origin.
+	AllowOrigins []string
+	MaxBodyBytes int64
+	AccessLog    bool
+	// ClientIP extracts the address used in the access log.
+	ClientIP func(*http.Request) string
+	// Health settings: the readiness rule of the Flagsmith edge proxy.
+	PollInterval time.Duration
+	Grace        time.Duration
+	GraceEnabled bool
+	// Offline: documents come from files and never go stale.
+	Offline bool
+	now     func() time.Time
+}
+
+// Handler serves every endpoint.
+type Handler struct {
+	opt       Options
+	anyOrigin bool
+	origins   map[string]bool
+	bufs      sync.Pool
+	gzips     sync.Pool
+}
+
+// New returns the handler.
+func New(opt Options) *Handler {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = 1 << 20
+	}
+	if opt.now == nil {
+		opt.now = time.Now
+	}
+	h := &Handler{opt: opt, origins: map[string]bool{}}
+	for _, o := range opt.AllowOrigins {
+		if o == "*" {
+			h.anyOrigin = true
+		}
+		h.origins[strings.TrimSuffix(o, "/")] = true
+	}
+	h.bufs.New = func() any { b := make([]byte, 0, 8<<10); return &b }
+	return h
+}
+
+// gzipMinBytes is the size from which responses are compressed, as in the
+// Flagsmith edge proxy.
+const gzipMinBytes = 1000
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var start time.Time
+	if h.opt.AccessLog {
+		start = time.Now()
+		lw := &loggingWriter{ResponseWriter: w, status: http.StatusOK}
+		w = lw
+		defer func() {
+			h.opt.Logger.Info("access", "method", r.Method, "path", r.URL.Path, "status", lw.status,
+				"bytes", lw.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000,
+				"client", h.clientIP(r), "user_agent", r.UserAgent())
+		}()
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.opt.Logger.Error("handler panic", "path", r.URL.Path, "panic", v)
+			writeError(w, http.StatusInternalServerError, "internal_error", "internal error")
+		}
+	}()
+	if h.cors(w, r) {
+		return
+	}
+	path := r.URL.Path
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
+	switch path {
+	case "/api/v1/flags":
+		h.methods(w, r, h.flags, http.MethodGet)
+	case "/api/v1/identities":
+		h.methods(w, r, h.identities, http.MethodGet, http.MethodPost)
+	case "/api/v1/environment-document":
+		h.methods(w, r, h.environmentDocument, http.MethodGet)
+	case "/api/v1/analytics/flags", "/api/v2/analytics/flags":
+		h.methods(w, r, h.analytics, http.MethodPost)
+	case "/proxy/health/liveness":
+		h.methods(w, r, h.liveness, http.MethodGet)
+	case "/proxy/health/readiness", "/proxy/health", "/health":
+		h.methods(w, r, h.readiness, http.MethodGet)
+	default:
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+clip(r.URL.Path))
+	}
+}
+
+func (h *Handler) methods(w http.ResponseWriter, r *http.Request, fn http.HandlerFunc, allowed ...string) {
+	for _, m := range allowed {
+		if r.Method == m || (r.Method == http.MethodHead && m == http.MethodGet) {
+			fn(w, r)
+			return
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" not allowed")
+}
+
+// authenticate resolves the X-Environment-Key header. It writes the error
+// response itself and returns ok=false when the request cannot go on.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*environment.Snapshot, environment.KeyKind, bool) {
+	key := r.Header.Get("X-Environment-Key")
+	env, kind, ok := h.opt.Registry.Lookup(key)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "unknown key '"+clip(key)+"'")
+		return nil, 0, false
+	}
+	snap := env.Snapshot()
+	if snap == nil {
+		writeError(w, http.StatusServiceUnavailable, "service_unavailable",
+			"no environment document yet for key '"+registry.Redact(key)+"': the proxy is still waiting for the Flagsmith API")
+		return nil, 0, false
+	}
+	return snap, kind, true
+}
+
+func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
+	snap, kind, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	setUpdatedAt(w, snap)
+	if r.URL.RawQuery != "" {
+		if name, present := r.URL.Query()["feature"]; present {
+			body, found := snap.FlagJSON(kind, firstOf(name))
+			if !found {
+				writeError(w, http.StatusNotFound, "not_found", "feature '"+clip(firstOf(name))+"' not found")
+				return
+			}
+			h.writeJSON(w, r, body)
+			return
+		}
+	}
+	h.writeJSON(w, r, snap.FlagsJSON(kind))
+}
+
+func firstOf(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
+	snap, kind, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	var req *sdk.IdentityRequest
+	if r.Method == http.MethodPost {
+		body, err := h.readBody(w, r)
+		if err != nil {
+			return
+		}
+		req, err = sdk.DecodeIdentityRequest(body)
+		h.putBody(body)
+		if err != nil {
+			writeValidation(w, err)
+			return
+		}
+	} else {
+		q := r.URL.Query()
+		identifier := q.Get("identifier")
+		if identifier == "" {
+			writeValidation(w, &sdk.FieldError{Loc: []any{"query", "identifier"}, Type: "missing", Msg: "Field required"})
+			return
+		}
+		if len([]rune(identifier)) > sdk.MaxIdentifierChars {
+			writeValidation(w, &sdk.FieldError{Loc: []any{"query", "identifier"}, Type: "string_too_long", Msg: "String should have at most 2000 characters"})
+			return
+		}
+		req = &sdk.IdentityRequest{Identity: engine.Identity{Identifier: identifier}}
+	}
+	if kind == environment.ClientKey && !snap.AllowClientTraits() {
+		// The environment forbids client-side traits: drop them entirely.
+		req.Identity.Traits, req.RawTraits = nil, nil
+	}
+	setUpdatedAt(w, snap)
+	bp := h.bufs.Get().(*[]byte)
+	out := sdk.AppendIdentityResponse((*bp)[:0], snap, kind, req)
+	h.writeJSON(w, r, out)
+	*bp = out
+	if cap(out) <= 1<<20 {
+		h.bufs.Put(bp)
+	}
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+// readBody reads the request body within the size limit, answering 413 or
+// 400 itself on failure.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > h.opt.MaxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than the limit of "+itoa(h.opt.MaxBodyBytes)+" bytes")
+		return nil, errBodyTooLarge
+	}
+	bp := h.bufs.Get().(*[]byte)
+	buf := bytes.NewBuffer((*bp)[:0])
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, h.opt.MaxBodyBytes+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "reading request body: "+err.Error())
+		return nil, err
+	}
+	if n > h.opt.MaxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than the limit of "+itoa(h.opt.MaxBodyBytes)+" bytes")
+		return nil, errBodyTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+func (h *Handler) putBody(b []byte) {
+	if cap(b) <= 1<<20 {
+		b = b[:0]
+		h.bufs.Put(&b)
+	}
+}
+
+func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
+	snap, kind, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if kind != environment.ServerKey {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "the environment document requires a server-side key (ser.…)")
+		return
+	}
+	hdr := w.Header()
+	setUpdatedAt(w, snap)
+	if snap.LastModified != "" {
+		hdr.Set("Last-Modified", snap.LastModified)
+		if ims := r.Header.Get("If-Modified-Since"); ims != "" {
+			if t, err := http.ParseTime(ims); err == nil && !snap.UpdatedAt.Truncate(time.Second).After(t) {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+	}
+	hdr.Set("Content-Type", "application/json")
+	hdr.Add("Vary", "Accept-Encoding")
+	if acceptsGzip(r) {
+		hdr.Set("Content-Encoding", "gzip")
+		hdr.Set("Content-Length", itoa(int64(len(snap.DocumentGzip))))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(snap.DocumentGzip)
+		}
+		return
+	}
+	hdr.Set("Content-Length", itoa(int64(len(snap.DocumentJSON))))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(snap.DocumentJSON)
+	}
+}
+
+// analytics accepts the SDKs' flag-usage reports so that SDKs pointed at
+// the proxy do not log errors; the counts are not forwarded.
+func (h *Handler) analytics(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := h.authenticate(w, r); !ok {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opt.MaxBodyBytes))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+}
+
+func setUpdatedAt(w http.ResponseWriter, snap *environment.Snapshot) {
+	if snap.UpdatedAtHeader != "" {
+		w.Header()["X-Flagsmith-Document-Updated-At"] = []string{snap.UpdatedAtHeader}
+	}
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			name, params, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(name), "gzip") || strings.TrimSpace(name) == "*" {
+				if q := strings.TrimSpace(params); q == "q=0" || q == "q=0.0" {
+					return false
+				}
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var jsonContentType = []string{"application/json"}
+
+// writeJSON writes a 200 JSON body, gzip-compressed when it is large enough
+// and the client accepts it.
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, body []byte) {
+	hdr := w.Header()
+	hdr["Content-Type"] = jsonContentType
+	if len(body) >= gzipMinBytes && acceptsGzip(r) {
+		hdr.Set("Content-Encoding", "gzip")
+		hdr.Add("Vary", "Accept-Encoding")
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodHead {
+			return
+		}
+		zw, _ := h.gzips.Get().(*gzip.Writer)
+		if zw == nil {
+			zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
+		} else {
+			zw.Reset(w)
+		}
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		h.gzips.Put(zw)
+		return
+	}
+	hdr["Content-Length"] = []string{itoa(int64(len(body)))}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+func clip(s string) string {
+	const max = 100
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strings.ToValidUTF8(s, "�")
+}
+
+type loggingWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+	wrote  bool
+}
+
+func (l *loggingWriter) WriteHeader(code int) {
+	if !l.wrote {
+		l.status, l.wrote = code, true
+	}
+	l.ResponseWriter.WriteHeader(code)
+}
+
+func (l *loggingWriter) Write(b []byte) (int, error) {
+	l.wrote = true
+	n, err := l.ResponseWriter.Write(b)
+	l.bytes += n
+	return n, err
+}
+
+func (l *loggingWriter) Unwrap() http.ResponseWriter { return l.ResponseWriter }
+
+func (h *Handler) clientIP(r *http.Request) string {
+	if h.opt.ClientIP != nil {
+		return h.opt.ClientIP(r)
+	}
+	return r.RemoteAddr
+}

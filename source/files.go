@@ -1,0 +1,101 @@
+package source
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/registry"
+)
+
+// LoadFiles reads offline environment documents. Each file's api_key is its
+// client key.
+func LoadFiles(paths []string, logger *slog.Logger) ([]*environment.Snapshot, error) {
+	var snaps []*environment.Snapshot
+	for _, path := range paths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("environments: reading %s: %w", path, err)
+		}
+		snap, err := Build(raw, logger, "")
+		if err != nil {
+			return nil, fmt.Errorf("environments: %s: %w", path, err)
+		}
+		snaps = append(snaps, snap)
+	}
+	return snaps, nil
+}
+
+// SnapshotDir stores the last good document of each environment, so that a
+// restart during an upstream outage can still serve.
+type SnapshotDir struct {
+	Dir string
+}
+
+func (d *SnapshotDir) path(clientKey string) string {
+	// Client keys are shortuuids; anything else is made safe for a file name.
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, clientKey)
+	return filepath.Join(d.Dir, safe+".json")
+}
+
+// Save writes the document atomically: a crash mid-write never leaves a
+// truncated snapshot behind.
+func (d *SnapshotDir) Save(clientKey string, doc []byte) error {
+	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", d.Dir, err)
+	}
+	tmp, err := os.CreateTemp(d.Dir, ".snapshot-*")
+	if err != nil {
+		return fmt.Errorf("creating temporary file in %s: %w", d.Dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(doc); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), d.path(clientKey))
+}
+
+// LoadInto installs every saved snapshot into the registry as a warm start.
+// A missing or unreadable snapshot is logged and skipped: it must not stop
+// the proxy from starting.
+func (d *SnapshotDir) LoadInto(reg *registry.Registry, logger *slog.Logger) {
+	for _, env := range reg.Envs() {
+		raw, err := os.ReadFile(d.path(env.ClientKey))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			logger.Warn("reading warm-start snapshot failed", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
+			continue
+		}
+		snap, err := Build(raw, logger, env.ClientKey)
+		if err != nil {
+			logger.Warn("warm-start snapshot unusable", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
+			continue
+		}
+		env.StoreWarm(snap)
+		age := ""
+		if !snap.UpdatedAt.IsZero() {
+			age = time.Since(snap.UpdatedAt).Round(time.Second).String()
+		}
+		logger.Info("serving warm-start snapshot until the upstream answers", "client_key", registry.Redact(env.ClientKey),
+			"updated_at", snap.Doc.UpdatedAt, "document_age", age)
+	}
+}
