@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 )
 
@@ -306,7 +307,7 @@ func parseFeature(data json.RawMessage) (Feature, error) {
 		f.Key = *raw.Key
 	}
 	if raw.Priority != nil {
-		p, ok := new(big.Float).SetPrec(256).SetString(raw.Priority.String())
+		p, ok := ParsePriority(raw.Priority.String())
 		if !ok {
 			return f, fmt.Errorf("priority %q is not a number", raw.Priority.String())
 		}
@@ -332,7 +333,7 @@ func NewVariant(value json.RawMessage, weight, priority string, key *string) (Va
 	if !ok {
 		return Variant{}, fmt.Errorf("weight %q is not a number", weight)
 	}
-	p, ok := new(big.Float).SetPrec(256).SetString(priority)
+	p, ok := ParsePriority(priority)
 	if !ok {
 		return Variant{}, fmt.Errorf("priority %q is not a number", priority)
 	}
@@ -444,4 +445,24 @@ func forEachMember(data json.RawMessage, fn func(key string, value json.RawMessa
 	}
 	_, err = dec.Token()
 	return err
+}
+
+// ParsePriority reads a priority literal exactly: integers of any size (UUID
+// priorities exceed 64 bits) as integers, anything else as a float64. It
+// avoids big.Float's decimal parser, whose cost grows with the exponent.
+func ParsePriority(lit string) (*big.Float, bool) {
+	v, ok := NumberValue(lit)
+	if !ok {
+		return nil, false
+	}
+	f := new(big.Float).SetPrec(256)
+	switch {
+	case v.Kind == KindInt && v.Big != nil:
+		return f.SetInt(v.Big), true
+	case v.Kind == KindInt:
+		return f.SetInt64(v.Int), true
+	case math.IsNaN(v.Float):
+		return nil, false
+	}
+	return f.SetFloat64(v.Float), true
 }

@@ -94,7 +94,7 @@ func featureContext(fs *FeatureState) (engine.Feature, error) {
 		f.Key = numberText(*fs.DjangoID)
 	}
 	if fs.FeatureSegment != nil && fs.FeatureSegment.Priority != nil {
-		p, ok := new(big.Float).SetPrec(256).SetString(fs.FeatureSegment.Priority.String())
+		p, ok := engine.ParsePriority(fs.FeatureSegment.Priority.String())
 		if !ok {
 			return f, fmt.Errorf("feature_segment.priority %q is not a number", fs.FeatureSegment.Priority)
 		}

@@ -1,0 +1,39 @@
+# Fledge build and test entry points. `make test` is the whole suite: lint,
+# unit and end-to-end tests with the race detector, and short fuzz runs.
+
+GO           ?= go
+STATICCHECK  ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+STATICCHECK_VERSION ?= 2025.1.1
+FUZZTIME     ?= 5s
+
+.PHONY: build test lint unit fuzz node-deps tools bench clean
+
+build:
+	$(GO) build -o bin/fledge ./cmd/fledge
+
+# The Flagsmith Node SDK, pinned by bench/node/package-lock.json, is a real
+# client in the end-to-end tests and the engine comparison.
+node-deps:
+	@test -d bench/node/node_modules/flagsmith-nodejs || npm ci --prefix bench/node --no-audit --no-fund
+
+tools:
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: tools
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+unit: node-deps build
+	$(GO) test -race -count=1 ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz
+
+test: lint unit fuzz
+
+bench: node-deps
+	bash bench/engine-compare
+
+clean:
+	rm -rf bin
