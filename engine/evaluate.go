@@ -95,7 +95,6 @@ func (p *Program) FeatureIndex(name string) (int, bool) {
 type evalState struct {
 	p     *Program
 	id    *Identity
-	key   string // explicit identity key, "" when derived
 	slots []Value
 	tmp   Value
 	// lastSlot is the slot the last resolve read, -1 for a computed value;

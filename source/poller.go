@@ -319,7 +319,7 @@ func resolveNext(current, link string) (string, error) {
 	}
 	next := base.ResolveReference(ref)
 	if next.Scheme != base.Scheme || next.Host != base.Host {
-		return "", fmt.Errorf("Link target %q leaves the API's origin", link)
+		return "", fmt.Errorf("pagination target %q leaves the API's origin", link)
 	}
 	return next.String(), nil
 }

@@ -270,9 +270,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case FaultHang:
 		select {
 		case <-r.Context().Done():
-			return
+			return // the client gave up; nobody is listening
 		case <-s.closing:
-			return
+			// Returning would send an empty 200: drop the connection.
+			panic(http.ErrAbortHandler)
 		case <-wake:
 		}
 	case FaultSlow:
@@ -282,7 +283,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-s.closing:
-			return
+			panic(http.ErrAbortHandler)
 		case <-t.C:
 		}
 	case Fault500:
