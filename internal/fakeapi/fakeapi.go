@@ -252,6 +252,13 @@ func (s *Server) admit(r *http.Request) (f Fault, seq int, wake <-chan struct{},
 	return f, seq, wake, delay
 }
 
+// down reports whether FaultDown is in force.
+func (s *Server) down() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fault == FaultDown
+}
+
 // lookup returns the document registered for key (nil if none) and the page
 // size, read together so one response is consistent.
 func (s *Server) lookup(key string) (*document, int) {
@@ -275,6 +282,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			// Returning would send an empty 200: drop the connection.
 			panic(http.ErrAbortHandler)
 		case <-wake:
+			if s.down() {
+				// Released by an outage: the connection is being
+				// dropped, so it must not get an answer first.
+				panic(http.ErrAbortHandler)
+			}
 		}
 	case FaultSlow:
 		t := time.NewTimer(delay)

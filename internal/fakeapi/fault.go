@@ -16,8 +16,8 @@ const (
 	// connections never reach the server, so they cannot be counted.
 	FaultDown
 	// FaultHang accepts the request and never answers, until the client gives
-	// up, Fail is called again (the request is then served normally) or the
-	// server is closed.
+	// up, Fail is called again (the request is then served normally, or
+	// dropped if the new fault is FaultDown) or the server is closed.
 	FaultHang
 	// Fault500 answers 500 with Django's HTML error page.
 	Fault500
