@@ -208,6 +208,9 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 // Build parses and compiles a document for env. It checks that the
 // document belongs to the environment it is stored under.
 func Build(raw []byte, logger *slog.Logger, clientKey string) (*environment.Snapshot, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	doc, err := environment.Parse(raw)
 	if err != nil {
 		return nil, err
