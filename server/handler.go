@@ -35,7 +35,10 @@ type Options struct {
 	GraceEnabled bool
 	// Offline: documents come from files and never go stale.
 	Offline bool
-	now     func() time.Time
+	// IdentityCacheSize > 0 caches identity responses (LRU), as the edge
+	// proxy's endpoint_caches.identities does.
+	IdentityCacheSize int
+	now               func() time.Time
 }
 
 // Handler serves every endpoint.
@@ -45,6 +48,7 @@ type Handler struct {
 	origins   map[string]bool
 	bufs      sync.Pool
 	gzips     sync.Pool
+	cache     *identityCache
 }
 
 // New returns the handler.
@@ -64,6 +68,9 @@ func New(opt Options) *Handler {
 			h.anyOrigin = true
 		}
 		h.origins[strings.TrimSuffix(o, "/")] = true
+	}
+	if opt.IdentityCacheSize > 0 {
+		h.cache = newIdentityCache(opt.IdentityCacheSize)
 	}
 	h.bufs.New = func() any { b := make([]byte, 0, 8<<10); return &b }
 	return h
@@ -181,10 +188,20 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req *sdk.IdentityRequest
+	var cacheKey string
 	if r.Method == http.MethodPost {
 		body, err := h.readBody(w, r)
 		if err != nil {
 			return
+		}
+		if h.cache != nil {
+			cacheKey = r.Header.Get("X-Environment-Key") + "\x00" + string(body)
+			if out, ok := h.cache.get(cacheKey, snap); ok {
+				h.putBody(body)
+				setUpdatedAt(w, snap)
+				h.writeJSON(w, r, out)
+				return
+			}
 		}
 		req, err = sdk.DecodeIdentityRequest(body)
 		h.putBody(body)
@@ -212,6 +229,9 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 	setUpdatedAt(w, snap)
 	bp := h.bufs.Get().(*[]byte)
 	out := sdk.AppendIdentityResponse((*bp)[:0], snap, kind, req)
+	if cacheKey != "" {
+		h.cache.put(cacheKey, snap, append([]byte(nil), out...))
+	}
 	h.writeJSON(w, r, out)
 	*bp = out
 	if cap(out) <= 1<<20 {

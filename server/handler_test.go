@@ -236,3 +236,37 @@ func TestAllowClientTraitsFalse(t *testing.T) {
 		t.Errorf("server key traits were dropped: %s", server.Body)
 	}
 }
+
+func TestIdentityCache(t *testing.T) {
+	h, env := newTestHandler(t, func(o *Options) { o.IdentityCacheSize = 2 })
+	body := `{"identifier":"u1","traits":[{"trait_key":"plan","trait_value":"beta"}]}`
+	first := do(h, "POST", "/api/v1/identities/", body, "X-Environment-Key", clientKey)
+	if first.Code != 200 || !strings.Contains(first.Body.String(), `"v2"`) {
+		t.Fatalf("first: %d %s", first.Code, first.Body)
+	}
+	if _, ok := h.cache.get(clientKey+"\x00"+body, env.Snapshot()); !ok {
+		t.Fatal("response not cached")
+	}
+	again := do(h, "POST", "/api/v1/identities/", body, "X-Environment-Key", clientKey)
+	if again.Body.String() != first.Body.String() {
+		t.Fatal("cached response differs")
+	}
+	// A new document version must not be answered from the cache.
+	raw, _ := os.ReadFile(filepath.Join("..", "examples", "environment.json"))
+	raw = bytes.Replace(raw, []byte(`"feature_state_value": "v2"`), []byte(`"feature_state_value": "v2-new"`), 1)
+	snap, err := source.Build(raw, nil, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Store(snap, time.Now())
+	after := do(h, "POST", "/api/v1/identities/", body, "X-Environment-Key", clientKey)
+	if !strings.Contains(after.Body.String(), `"v2-new"`) {
+		t.Fatalf("stale cached response after a document change: %s", after.Body)
+	}
+	for i := 0; i < 5; i++ {
+		do(h, "POST", "/api/v1/identities/", `{"identifier":"other`+string(rune('a'+i))+`"}`, "X-Environment-Key", clientKey)
+	}
+	if n := h.cache.ll.Len(); n != 2 {
+		t.Fatalf("cache holds %d entries, max 2", n)
+	}
+}

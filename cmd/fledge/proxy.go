@@ -125,16 +125,17 @@ func serveProxy(ctx context.Context, cfg *config.Config, ln net.Listener, logger
 	grace, graceOn := cfg.Grace()
 	trustAll, trusted := cfg.TrustedProxies()
 	h := server.New(server.Options{
-		Registry:     reg,
-		Logger:       logger,
-		AllowOrigins: cfg.AllowOrigins,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		AccessLog:    cfg.Logging.EnableAccessLog,
-		ClientIP:     server.ClientIPFunc(cfg.Server.ProxyHeaders, trustAll, trusted),
-		PollInterval: cfg.PollInterval(),
-		Grace:        grace,
-		GraceEnabled: graceOn,
-		Offline:      offline,
+		Registry:          reg,
+		Logger:            logger,
+		AllowOrigins:      cfg.AllowOrigins,
+		MaxBodyBytes:      cfg.Server.MaxBodyBytes,
+		AccessLog:         cfg.Logging.EnableAccessLog,
+		ClientIP:          server.ClientIPFunc(cfg.Server.ProxyHeaders, trustAll, trusted),
+		PollInterval:      cfg.PollInterval(),
+		Grace:             grace,
+		GraceEnabled:      graceOn,
+		Offline:           offline,
+		IdentityCacheSize: identityCacheSize(cfg),
 	})
 	logger.Info("fledge proxy listening", "addr", ln.Addr().String(), "environments", len(reg.Envs()), "tls", cfg.TLS())
 	return server.Serve(ctx, ln, h, server.HTTPOptions{
@@ -168,4 +169,11 @@ func newLogger(l config.Logging, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func identityCacheSize(cfg *config.Config) int {
+	if c := cfg.EndpointCaches.Identities; c.UseCache {
+		return c.CacheMaxSize
+	}
+	return 0
 }

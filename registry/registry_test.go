@@ -1,0 +1,79 @@
+package registry
+
+import (
+	"testing"
+	"time"
+
+	"github.com/fledge-flags/fledge/environment"
+)
+
+func TestLookup(t *testing.T) {
+	r := New([]Pair{{ClientKey: "clientA", ServerKey: "ser.serverA"}, {ClientKey: "clientB"}})
+	tests := []struct {
+		key      string
+		ok       bool
+		kind     environment.KeyKind
+		clientOf string
+	}{
+		{"clientA", true, environment.ClientKey, "clientA"},
+		{"ser.serverA", true, environment.ServerKey, "clientA"},
+		{"clientB", true, environment.ClientKey, "clientB"},
+		{"clientC", false, 0, ""},
+		{"", false, 0, ""},
+		{"clientA ", false, 0, ""},
+		{"ser.", false, 0, ""},
+	}
+	for _, tt := range tests {
+		env, kind, ok := r.Lookup(tt.key)
+		if ok != tt.ok {
+			t.Errorf("Lookup(%q) ok = %v, want %v", tt.key, ok, tt.ok)
+			continue
+		}
+		if ok && (kind != tt.kind || env.ClientKey != tt.clientOf) {
+			t.Errorf("Lookup(%q) = %s/%v, want %s/%v", tt.key, env.ClientKey, kind, tt.clientOf, tt.kind)
+		}
+	}
+	if r.Env("ser.serverA") != nil {
+		t.Error("Env accepted a server key")
+	}
+}
+
+func TestHealth(t *testing.T) {
+	now := time.Now()
+	r := New([]Pair{{ClientKey: "a"}, {ClientKey: "b"}})
+	if h := r.Health(now, 10*time.Second, 30*time.Second, true); h.Ready || h.Reason != ReasonNotUpdated {
+		t.Fatalf("nothing fetched: %+v", h)
+	}
+	r.Envs()[0].MarkFetched(now.Add(-5 * time.Second))
+	if h := r.Health(now, 10*time.Second, 30*time.Second, true); h.Ready {
+		t.Fatal("ready with one environment never fetched")
+	}
+	// Limit: 10s + 30s × 2 environments = 70s.
+	r.Envs()[1].MarkFetched(now.Add(-69 * time.Second))
+	h := r.Health(now, 10*time.Second, 30*time.Second, true)
+	if !h.Ready || !h.LastSuccessful.Equal(now.Add(-69*time.Second).Truncate(0)) {
+		t.Fatalf("within the limit: %+v", h)
+	}
+	r.Envs()[1].MarkFetched(now.Add(-71 * time.Second))
+	if h := r.Health(now, 10*time.Second, 30*time.Second, true); h.Ready || h.Reason != ReasonStale {
+		t.Fatalf("past the limit: %+v", h)
+	}
+	if h := r.Health(now, 10*time.Second, 0, false); !h.Ready {
+		t.Fatal("with grace disabled a fetched environment never goes stale")
+	}
+}
+
+func TestRedact(t *testing.T) {
+	tests := map[string]string{
+		"abcdefghijklmnop":     "abcd…",
+		"ser.abcdefghijklmnop": "ser.abcd…",
+		"abc":                  "…",
+		"ser.ab":               "ser.…",
+		"":                     "…",
+	}
+	for in, want := range tests {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
