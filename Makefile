@@ -26,6 +26,7 @@ lint: tools
 
 unit: node-deps build
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Alloc' ./engine
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz

@@ -160,36 +160,43 @@ func (s *Snapshot) SetDocumentJSON(raw []byte) error {
 	return nil
 }
 
-// sanitize drops fields that must never be served. The common case, a
-// document that has none of them, keeps its bytes as they are.
+// sanitize drops fields that must never be served. Keys are compared after
+// JSON decoding, so an escaped spelling cannot slip a secret through. A
+// document that has none of them keeps its bytes exactly as received.
 func sanitize(raw []byte) ([]byte, error) {
-	found := false
-	for _, f := range secretFields {
-		if bytes.Contains(raw, []byte(`"`+f+`"`)) {
-			found = true
-			break
-		}
-	}
-	if !found && !bytes.Contains(raw, []byte(`"system_traits"`)) {
-		return raw, nil
-	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, fmt.Errorf("sanitizing document: %w", err)
 	}
+	changed := false
 	for _, f := range secretFields {
-		delete(top, f)
+		if _, ok := top[f]; ok {
+			delete(top, f)
+			changed = true
+		}
 	}
-	if ov, ok := top["identity_overrides"]; ok && bytes.Contains(ov, []byte(`"system_traits"`)) {
+	if ov, ok := top["identity_overrides"]; ok {
 		var items []map[string]json.RawMessage
 		if err := json.Unmarshal(ov, &items); err == nil {
+			stripped := false
 			for _, it := range items {
-				delete(it, "system_traits")
+				if _, ok := it["system_traits"]; ok {
+					delete(it, "system_traits")
+					stripped = true
+				}
 			}
-			if b, err := json.Marshal(items); err == nil {
+			if stripped {
+				b, err := json.Marshal(items)
+				if err != nil {
+					return nil, fmt.Errorf("sanitizing identity_overrides: %w", err)
+				}
 				top["identity_overrides"] = b
+				changed = true
 			}
 		}
+	}
+	if !changed {
+		return raw, nil
 	}
 	return json.Marshal(top)
 }

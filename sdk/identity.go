@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"unicode/utf8"
 
 	"github.com/fledge-flags/fledge/engine"
@@ -196,7 +197,7 @@ func traitValue(data json.RawMessage) (engine.Value, json.RawMessage, *FieldErro
 			return engine.Value{}, nil, fieldErr("json_invalid", "invalid JSON")
 		}
 		v := engine.ValueFromJSON(x)
-		if len(v.Str) > MaxTraitValueChars {
+		if utf8.RuneCountInString(v.Str) > MaxTraitValueChars {
 			return engine.Value{}, nil, fieldErr("string_too_long",
 				fmt.Sprintf("Value string is too long. Must be less than %d character", MaxTraitValueChars))
 		}
@@ -205,6 +206,9 @@ func traitValue(data json.RawMessage) (engine.Value, json.RawMessage, *FieldErro
 		v, ok := engine.NumberValue(string(data))
 		if !ok {
 			return engine.Value{}, nil, fieldErr("float_type", "Input should be a valid number")
+		}
+		if v.Kind == engine.KindFloat && (math.IsInf(v.Float, 0) || math.IsNaN(v.Float)) {
+			return engine.Value{}, nil, fieldErr("finite_number", "Input should be a finite number")
 		}
 		return v, data, nil
 	}

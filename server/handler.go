@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -324,20 +325,38 @@ func setUpdatedAt(w http.ResponseWriter, snap *environment.Snapshot) {
 	}
 }
 
+// acceptsGzip applies RFC 9110 content negotiation for gzip: an explicit
+// gzip entry decides, else a "*" entry does; q=0 (in any spelling, such as
+// q=0.000) means not acceptable.
 func acceptsGzip(r *http.Request) bool {
+	gzipQ, starQ := -1.0, -1.0
 	for _, v := range r.Header.Values("Accept-Encoding") {
 		for _, part := range strings.Split(v, ",") {
-			part = strings.TrimSpace(part)
-			name, params, _ := strings.Cut(part, ";")
-			if strings.EqualFold(strings.TrimSpace(name), "gzip") || strings.TrimSpace(name) == "*" {
-				if q := strings.TrimSpace(params); q == "q=0" || q == "q=0.0" {
-					return false
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			name = strings.TrimSpace(name)
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+					f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+					if err != nil || f < 0 || f > 1 {
+						f = 0 // a malformed weight must not turn compression on
+					}
+					q = f
 				}
-				return true
+			}
+			switch {
+			case strings.EqualFold(name, "gzip") || strings.EqualFold(name, "x-gzip"):
+				gzipQ = q
+			case name == "*":
+				starQ = q
 			}
 		}
 	}
-	return false
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return starQ > 0
 }
 
 var jsonContentType = []string{"application/json"}
