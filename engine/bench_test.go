@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -111,5 +112,43 @@ func BenchmarkCompile(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkIdentityManyOverrides: a P1 document carrying 10,000 identities
+// with distinct identity overrides, each its own virtual segment; the
+// identifier index keeps this close to plain P1.
+func BenchmarkIdentityManyOverrides(b *testing.B) {
+	var doc map[string]any
+	if err := json.Unmarshal(workload.Document(workload.P1, 1), &doc); err != nil {
+		b.Fatal(err)
+	}
+	overrides := make([]any, 10000)
+	for i := range overrides {
+		overrides[i] = map[string]any{"identifier": fmt.Sprintf("user-%d", i), "identity_features": []any{map[string]any{
+			"feature": map[string]any{"id": 1, "name": "feature_01", "type": "STANDARD"}, "enabled": true,
+			"feature_state_value": fmt.Sprintf("v%d", i), "featurestate_uuid": "x", "multivariate_feature_state_values": []any{},
+		}}}
+	}
+	doc["identity_overrides"] = overrides
+	raw, _ := json.Marshal(doc)
+	d, err := environment.Parse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, _ := d.Context()
+	prog, err := engine.Compile(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := &engine.Identity{Identifier: "user-5000"}
+	var r engine.Result
+	prog.Evaluate(id, &r)
+	if len(r.Segments) != 1 {
+		b.Fatalf("override segment not matched: %v", r.Segments)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		prog.Evaluate(id, &r)
 	}
 }

@@ -25,6 +25,13 @@ type Program struct {
 	features     []compiledFeature
 	featureIndex map[string]int
 	segments     []compiledSegment
+	// scan lists the segments evaluated rule by rule. Segments that are a
+	// single IN condition on one property (identity overrides are) are
+	// indexed instead: byValue maps each listed value to those segments, so
+	// thousands of overrides cost one lookup. nil when not worth it.
+	scan      []int32
+	byValue   map[string][]int32
+	indexProp accessor
 
 	// traitSlots maps every trait name a condition can read to its slot in
 	// the per-evaluation trait table.
@@ -233,6 +240,7 @@ func Compile(ctx *Context) (*Program, error) {
 	for r := range ranks {
 		ranks[r].ref.rank = r
 	}
+	p.buildIndex()
 	p.nslots = len(p.traitSlots)
 	p.states.New = func() any { return p.newState() }
 	return p, nil
@@ -498,4 +506,55 @@ func rawTree(r json.RawMessage) any {
 		return nil
 	}
 	return x
+}
+
+// minIndexedSegments is where indexing IN-only segments starts to pay.
+const minIndexedSegments = 4
+
+// indexable reports whether a segment is exactly one IN condition on the
+// identifier, so that it matches iff the identifier's IN candidate is listed.
+func indexable(cs *compiledSegment) bool {
+	if len(cs.rules) != 1 {
+		return false
+	}
+	r := &cs.rules[0]
+	if (r.typ != ruleAll && r.typ != ruleAny) || len(r.rules) != 0 || len(r.conds) != 1 {
+		return false
+	}
+	c := &r.conds[0]
+	return c.op == opIn && c.in.valid && c.prop.kind == propDollar && c.prop.fast == fastIdentifier
+}
+
+func (p *Program) buildIndex() {
+	n := 0
+	for i := range p.segments {
+		if indexable(&p.segments[i]) {
+			n++
+		}
+	}
+	if n < minIndexedSegments {
+		return
+	}
+	p.byValue = make(map[string][]int32)
+	for i := range p.segments {
+		cs := &p.segments[i]
+		if !indexable(cs) {
+			p.scan = append(p.scan, int32(i))
+			continue
+		}
+		c := &cs.rules[0].conds[0]
+		p.indexProp = c.prop
+		add := func(v string) {
+			list := p.byValue[v]
+			if len(list) == 0 || list[len(list)-1] != int32(i) {
+				p.byValue[v] = append(list, int32(i))
+			}
+		}
+		for _, v := range c.in.small {
+			add(v)
+		}
+		for v := range c.in.large {
+			add(v)
+		}
+	}
 }

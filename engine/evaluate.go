@@ -125,19 +125,28 @@ func (p *Program) Evaluate(id *Identity, out *Result) {
 	st.reset(id)
 	out.prog = p
 	out.Segments = out.Segments[:0]
-	for i := range p.segments {
-		cs := &p.segments[i]
-		if !st.segmentMatches(cs) {
-			continue
-		}
-		out.Segments = append(out.Segments, i)
-		for j := range cs.overrides {
-			o := &cs.overrides[j]
-			if w := st.winners[o.feature]; w == 0 || int32(o.rank+1) < w {
-				st.winners[o.feature] = int32(o.rank + 1)
-				st.winOver[o.feature] = o
-				st.winSeg[o.feature] = int32(i)
+	if p.byValue == nil {
+		for i := range p.segments {
+			if st.segmentMatches(&p.segments[i]) {
+				st.matched(out, i)
 			}
+		}
+	} else {
+		// Merge the scanned segments with the indexed ones that list the
+		// identifier, keeping document order.
+		indexed := st.indexedMatches()
+		j := 0
+		for _, si := range p.scan {
+			for j < len(indexed) && indexed[j] < si {
+				st.matched(out, int(indexed[j]))
+				j++
+			}
+			if st.segmentMatches(&p.segments[si]) {
+				st.matched(out, int(si))
+			}
+		}
+		for ; j < len(indexed); j++ {
+			st.matched(out, int(indexed[j]))
 		}
 	}
 	if cap(out.Flags) < len(p.features) {
@@ -161,6 +170,34 @@ func (p *Program) Evaluate(id *Identity, out *Result) {
 		st.winOver[i] = nil
 	}
 	p.states.Put(st)
+}
+
+// matched records segment i as matched and lets its overrides compete.
+func (st *evalState) matched(out *Result, i int) {
+	out.Segments = append(out.Segments, i)
+	cs := &st.p.segments[i]
+	for j := range cs.overrides {
+		o := &cs.overrides[j]
+		if w := st.winners[o.feature]; w == 0 || int32(o.rank+1) < w {
+			st.winners[o.feature] = int32(o.rank + 1)
+			st.winOver[o.feature] = o
+			st.winSeg[o.feature] = int32(i)
+		}
+	}
+}
+
+// indexedMatches returns the indexed segments whose IN list holds the
+// identifier's candidate text, as the IN operator would compare it.
+func (st *evalState) indexedMatches() []int32 {
+	v := st.resolve(&st.p.indexProp)
+	switch v.Kind {
+	case KindString:
+		return st.p.byValue[v.Str]
+	case KindInt:
+		var buf [24]byte
+		return st.p.byValue[string(v.appendPyStr(buf[:0]))]
+	}
+	return nil
 }
 
 func (st *evalState) reset(id *Identity) {
