@@ -2,7 +2,9 @@ package sdk
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzDecodeIdentityRequest: any body gives a request or a field error,
@@ -15,6 +17,15 @@ func FuzzDecodeIdentityRequest(f *testing.F) {
 	f.Add([]byte("\xff\xfe"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodeIdentityRequest(body)
+		// The hand-written reader must agree with encoding/json on what is
+		// JSON at all (bodies nested deeper than it allows excepted).
+		valid := json.Valid(body)
+		if err == nil && !valid {
+			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		if fe, ok := err.(*FieldError); ok && fe.Type == "json_invalid" && valid && utf8.Valid(body) && !strings.Contains(fe.Msg, "nesting") {
+			t.Fatalf("rejected valid JSON %q: %v", body, fe)
+		}
 		if err != nil {
 			fe, ok := err.(*FieldError)
 			if !ok {

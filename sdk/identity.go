@@ -6,9 +6,7 @@ package sdk
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"unicode/utf8"
 
@@ -69,100 +67,11 @@ func fieldErr(typ, msg string, loc ...any) *FieldError {
 
 // DecodeIdentityRequest decodes and validates an identities request body.
 func DecodeIdentityRequest(body []byte) (*IdentityRequest, error) {
-	if !utf8.Valid(body) {
-		return nil, fieldErr("json_invalid", "request body is not valid UTF-8")
-	}
-	var raw struct {
-		Identifier json.RawMessage `json:"identifier"`
-		Traits     json.RawMessage `json:"traits"`
-		Transient  json.RawMessage `json:"transient"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&raw); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, fieldErr("model_attributes_type", "request body must be a JSON object")
-		}
-		return nil, fieldErr("json_invalid", "request body is not valid JSON: "+err.Error())
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fieldErr("json_invalid", "request body has data after the JSON object")
-	}
-	req := &IdentityRequest{}
-	var identifier *string
-	if len(raw.Identifier) == 0 || bytes.Equal(raw.Identifier, []byte("null")) {
-		return nil, fieldErr("missing", "Field required", "identifier")
-	}
-	if err := json.Unmarshal(raw.Identifier, &identifier); err != nil {
-		return nil, fieldErr("string_type", "Input should be a valid string", "identifier")
-	}
-	if *identifier == "" {
-		return nil, fieldErr("string_too_short", "String should have at least 1 character", "identifier")
-	}
-	if utf8.RuneCountInString(*identifier) > MaxIdentifierChars {
-		return nil, fieldErr("string_too_long", fmt.Sprintf("String should have at most %d characters", MaxIdentifierChars), "identifier")
-	}
-	req.Identity.Identifier = *identifier
-	if len(raw.Transient) > 0 && !bytes.Equal(raw.Transient, []byte("null")) {
-		if err := json.Unmarshal(raw.Transient, &req.Transient); err != nil {
-			return nil, fieldErr("bool_type", "Input should be a valid boolean", "transient")
-		}
-	}
-	if err := decodeTraits(raw.Traits, req); err != nil {
+	req, err := decodeIdentityRequest(body)
+	if err != nil {
 		return nil, err
 	}
 	return req, nil
-}
-
-func decodeTraits(data json.RawMessage, req *IdentityRequest) error {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
-		return nil
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(data, &items); err != nil {
-		return fieldErr("list_type", "Input should be a valid list", "traits")
-	}
-	req.Identity.Traits = make([]engine.Trait, 0, len(items))
-	req.RawTraits = make([]RawTrait, 0, len(items))
-	for i, item := range items {
-		var t struct {
-			Key       json.RawMessage `json:"trait_key"`
-			Value     json.RawMessage `json:"trait_value"`
-			Transient json.RawMessage `json:"transient"`
-		}
-		if err := json.Unmarshal(item, &t); err != nil {
-			return fieldErr("model_type", "Input should be an object", "traits", i)
-		}
-		var key *string
-		if len(t.Key) == 0 || json.Unmarshal(t.Key, &key) != nil || key == nil {
-			if len(t.Key) == 0 {
-				return fieldErr("missing", "Field required", "traits", i, "trait_key")
-			}
-			return fieldErr("string_type", "Input should be a valid string", "traits", i, "trait_key")
-		}
-		if *key == "" {
-			return fieldErr("string_too_short", "String should have at least 1 character", "traits", i, "trait_key")
-		}
-		if utf8.RuneCountInString(*key) > MaxTraitKeyChars {
-			return fieldErr("string_too_long", fmt.Sprintf("String should have at most %d characters", MaxTraitKeyChars), "traits", i, "trait_key")
-		}
-		rt := RawTrait{Key: *key}
-		if len(t.Transient) > 0 && !bytes.Equal(t.Transient, []byte("null")) {
-			if err := json.Unmarshal(t.Transient, &rt.Transient); err != nil {
-				return fieldErr("bool_type", "Input should be a valid boolean", "traits", i, "transient")
-			}
-		}
-		v, compact, err := traitValue(t.Value)
-		if err != nil {
-			err.Loc = append([]any{"body", "traits", i, "trait_value"}, err.Loc[1:]...)
-			return err
-		}
-		rt.Value = compact
-		req.RawTraits = append(req.RawTraits, rt)
-		req.Identity.Traits = append(req.Identity.Traits, engine.Trait{Name: *key, Value: v})
-	}
-	return nil
 }
 
 // traitValue types a trait value: string (at most 2000 characters), integer,
