@@ -378,6 +378,8 @@ func (d *decoder) trait(req *IdentityRequest, i int, note func(*FieldError)) err
 		keySeen, keyIsString bool
 		rt                   RawTrait
 		valStart, valEnd     = -1, -1
+		strVal               string
+		isStr                bool
 	)
 	err := d.members(func(member string) error {
 		switch member {
@@ -393,6 +395,14 @@ func (d *decoder) trait(req *IdentityRequest, i int, note func(*FieldError)) err
 			return err
 		case "trait_value":
 			var err error
+			if d.peek() == '"' {
+				// Strings, the common case, come straight from the body copy.
+				valStart = d.i
+				strVal, err = d.str()
+				valEnd, isStr = d.i, true
+				return err
+			}
+			isStr = false
 			valStart, valEnd, err = d.value(3)
 			return err
 		case "transient":
@@ -436,7 +446,19 @@ func (d *decoder) trait(req *IdentityRequest, i int, note func(*FieldError)) err
 	if valStart >= 0 {
 		raw = d.raw[valStart:valEnd:valEnd]
 	}
-	v, compact, fe := traitValue(raw)
+	var (
+		v       engine.Value
+		compact json.RawMessage
+		fe      *FieldError
+	)
+	if isStr {
+		v, compact = engine.String(strVal), raw
+		if len(strVal) > MaxTraitValueChars && utf8.RuneCountInString(strVal) > MaxTraitValueChars {
+			fe = fieldErr("string_too_long", fmt.Sprintf("Value string is too long. Must be less than %d character", MaxTraitValueChars))
+		}
+	} else {
+		v, compact, fe = traitValue(raw)
+	}
 	if fe != nil {
 		fe.Loc = append([]any{"body", "traits", i, "trait_value"}, fe.Loc[1:]...)
 		note(fe)

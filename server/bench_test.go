@@ -1,0 +1,61 @@
+package server
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/fledge-flags/fledge/bench/workload"
+	"github.com/fledge-flags/fledge/registry"
+	"github.com/fledge-flags/fledge/source"
+)
+
+// discardWriter is a minimal ResponseWriter, so the benchmark measures the
+// handler rather than the recorder.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+func BenchmarkHandler(b *testing.B) {
+	for _, p := range workload.Profiles() {
+		snap, err := source.Build(workload.Document(p, 1), nil, workload.ClientKey(p))
+		if err != nil {
+			b.Fatal(err)
+		}
+		reg := registry.New([]registry.Pair{{ClientKey: workload.ClientKey(p), ServerKey: workload.ServerKey(p)}})
+		reg.Envs()[0].Store(snap, time.Now())
+		h := New(Options{Registry: reg})
+		body := workload.IdentityBody(p, "bench-user-42")
+		cases := []struct {
+			name, method, path string
+			body               []byte
+		}{
+			{"flags", "GET", "/api/v1/flags/", nil},
+			{"identities", "POST", "/api/v1/identities/", body},
+		}
+		for _, c := range cases {
+			b.Run(p.Name+"/"+c.name, func(b *testing.B) {
+				req := httptest.NewRequest(c.method, c.path, nil)
+				req.Header.Set("X-Environment-Key", workload.ClientKey(p))
+				w := &discardWriter{h: http.Header{}}
+				rd := bytes.NewReader(c.body)
+				b.ReportAllocs()
+				for b.Loop() {
+					rd.Reset(c.body)
+					req.Body = readCloser{rd}
+					req.ContentLength = int64(len(c.body))
+					clear(w.h)
+					h.ServeHTTP(w, req)
+				}
+			})
+		}
+	}
+}
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
