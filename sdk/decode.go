@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"unicode/utf8"
 
@@ -347,8 +348,11 @@ func (d *decoder) traits(req *IdentityRequest, note func(*FieldError)) error {
 		return nil
 	}
 	d.i++
-	req.Identity.Traits = make([]engine.Trait, 0, 16)
-	req.RawTraits = make([]RawTrait, 0, 16)
+	// Size the lists once: every trait names its key, so counting the key
+	// name bounds the number of traits closely.
+	n := strings.Count(d.s[d.i:], `"trait_key"`)
+	req.Identity.Traits = make([]engine.Trait, 0, n)
+	req.RawTraits = make([]RawTrait, 0, n)
 	if d.peek() == ']' {
 		d.i++
 		return nil
