@@ -1,0 +1,212 @@
+// Command report turns the JSON lines written by bench/run into the
+// benchmark table (Markdown), each row checked against its target.
+//
+//	report RESULTS.jsonl
+//
+// Input lines, by "kind":
+//
+//	{"kind":"endpoint","id":"flags-P1","fledge":LOAD,"ceiling":LOAD,"hwm_kb":N}
+//	{"kind":"idle","rss_kb":N}
+//	{"kind":"peak","hwm_kb":N}
+//	{"kind":"swap","load":LOAD,"swaps":N,"compile_ms":X,"hwm_kb":N}
+//
+// where LOAD is a line printed by bench/cmd/load. The exit status is 0 when
+// every target is met and 3 when one is missed.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+type load struct {
+	RPS             float64   `json:"rps"`
+	P50ms           float64   `json:"p50_ms"`
+	P99ms           float64   `json:"p99_ms"`
+	Errors          uint64    `json:"errors"`
+	ServerCPUShare  float64   `json:"server_cpu_share"`
+	RPSPerServerCPU float64   `json:"rps_per_server_cpu"`
+	CPUBusy         []float64 `json:"cpu_busy"`
+}
+
+type line struct {
+	Kind      string  `json:"kind"`
+	ID        string  `json:"id"`
+	Fledge    *load   `json:"fledge"`
+	Ceiling   *load   `json:"ceiling"`
+	Load      *load   `json:"load"`
+	HWMkB     float64 `json:"hwm_kb"`
+	RSSkB     float64 `json:"rss_kb"`
+	Swaps     int     `json:"swaps"`
+	CompileMs float64 `json:"compile_ms"`
+}
+
+// endpoint describes a measured endpoint: its name, its target and the
+// figures Flagsmith published for its own proxies (design.md).
+type endpoint struct {
+	name      string
+	minRatio  float64
+	maxP99x   float64 // fledge p99 ≤ maxP99x × ceiling p99; 0 = no such target
+	published string
+}
+
+var endpoints = map[string]endpoint{
+	"flags-P1":        {"GET /api/v1/flags/ P1", 0.85, 0, "Rust proxy P1: 10,075"},
+	"flags-P2":        {"GET /api/v1/flags/ P2", 0.85, 0, "Python proxy P2 1 vCPU: ~63"},
+	"envdoc-gzip-P2":  {"GET /api/v1/environment-document/ P2 gzip", 0.85, 0, "Python P2: ~570; Rust P1: 17,904"},
+	"envdoc-plain-P2": {"GET /api/v1/environment-document/ P2 plain", 0.85, 0, "Python P2: ~570; Rust P1: 17,904"},
+	"identities-P1":   {"POST /api/v1/identities/ P1", 0.6, 2, "Rust proxy P1: 14,110"},
+	"identities-P2":   {"POST /api/v1/identities/ P2 worst case (15 traits)", 0.4, 0, "Python proxy P2 1 vCPU: ~72"},
+}
+
+const (
+	maxPeakMiB = 40
+	maxIdleMiB = 15
+)
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: report RESULTS.jsonl")
+		os.Exit(2)
+	}
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(2)
+	}
+	defer f.Close()
+	lines, err := parse(f)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(2)
+	}
+	if failed := render(os.Stdout, lines); failed > 0 {
+		os.Exit(3)
+	}
+}
+
+func parse(r io.Reader) ([]line, error) {
+	var out []line
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		if l.Kind == "endpoint" {
+			if _, ok := endpoints[l.ID]; !ok || l.Fledge == nil || l.Ceiling == nil {
+				return nil, fmt.Errorf("line %d: unknown endpoint %q or missing measurements", n, l.ID)
+			}
+		}
+		if l.Kind == "swap" && l.Load == nil {
+			return nil, fmt.Errorf("line %d: swap without load", n)
+		}
+		out = append(out, l)
+	}
+	return out, sc.Err()
+}
+
+func rps(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	// thousands separators
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func mib(kb float64) string { return fmt.Sprintf("%.1f MiB", kb/1024) }
+
+// render prints the table and returns the number of missed targets.
+func render(w io.Writer, lines []line) int {
+	fmt.Fprintln(w, "| endpoint | fledge rps | ceiling rps | ratio | fledge p50 / p99 ms | ceiling p99 ms | errors | target | result | Flagsmith published (rps) | notes |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |")
+	failed := 0
+	verdict := func(ok bool, miss string) string {
+		if ok {
+			return "PASS"
+		}
+		failed++
+		return "FAIL (" + miss + ")"
+	}
+	for _, l := range lines {
+		switch l.Kind {
+		case "endpoint":
+			e := endpoints[l.ID]
+			f, c := l.Fledge, l.Ceiling
+			ratio := 0.0
+			if c.RPS > 0 {
+				ratio = f.RPS / c.RPS
+			}
+			target := fmt.Sprintf("ratio ≥ %.2f", e.minRatio)
+			var misses []string
+			if ratio < e.minRatio {
+				misses = append(misses, fmt.Sprintf("ratio %.2f short by %.2f, needs %.0f%% more rps", ratio, e.minRatio-ratio, 100*(e.minRatio/ratio-1)))
+			}
+			if e.maxP99x > 0 {
+				target += fmt.Sprintf(", p99 ≤ %.0f× ceiling", e.maxP99x)
+				if limit := e.maxP99x * c.P99ms; f.P99ms > limit {
+					misses = append(misses, fmt.Sprintf("p99 %.2f ms > %.2f ms by %.0f%%", f.P99ms, limit, 100*(f.P99ms/limit-1)))
+				}
+			}
+			target += ", 0 errors"
+			if f.Errors > 0 {
+				misses = append(misses, fmt.Sprintf("%d errors", f.Errors))
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.2f / %.2f | %.2f | %d | %s | %s | %s | %s |\n",
+				e.name, rps(f.RPS), rps(c.RPS), ratio, f.P50ms, f.P99ms, c.P99ms, f.Errors, target,
+				verdict(len(misses) == 0, strings.Join(misses, "; ")), e.published, notes(f, c, l.HWMkB))
+		case "peak":
+			mb := l.HWMkB / 1024
+			fmt.Fprintf(w, "| fledge peak RSS (VmHWM), P1+P2 loaded, after all runs above | %s | – | – | – | – | – | ≤ %d MiB | %s | | |\n",
+				mib(l.HWMkB), maxPeakMiB, verdict(mb <= maxPeakMiB, fmt.Sprintf("%.1f MiB over", mb-maxPeakMiB)))
+		case "idle":
+			mb := l.RSSkB / 1024
+			fmt.Fprintf(w, "| fledge idle RSS (VmRSS), upstream answering 500, nothing loaded | %s | – | – | – | – | – | ≤ %d MiB | %s | | |\n",
+				mib(l.RSSkB), maxIdleMiB, verdict(mb <= maxIdleMiB, fmt.Sprintf("%.1f MiB over", mb-maxIdleMiB)))
+		case "swap":
+			f := l.Load
+			mb := l.HWMkB / 1024
+			var misses []string
+			if f.Errors > 0 {
+				misses = append(misses, fmt.Sprintf("%d failed requests", f.Errors))
+			}
+			if l.Swaps == 0 {
+				misses = append(misses, "no swap happened")
+			}
+			if mb > maxPeakMiB {
+				misses = append(misses, fmt.Sprintf("VmHWM %.1f MiB over", mb-maxPeakMiB))
+			}
+			fmt.Fprintf(w, "| POST /api/v1/identities/ P2 while the P2 document is swapped every second | %s | – | – | %.2f / %.2f | – | %d | 0 failed, ≥ 1 swap, VmHWM ≤ %d MiB | %s | | %d documents compiled under load (≈ %.1f ms each, BenchmarkCompile/P2); VmHWM %s |\n",
+				rps(f.RPS), f.P50ms, f.P99ms, f.Errors, maxPeakMiB, verdict(len(misses) == 0, strings.Join(misses, "; ")),
+				l.Swaps, l.CompileMs, mib(l.HWMkB))
+		}
+	}
+	return failed
+}
+
+// notes shows how much of its core each server had (another tenant of a
+// shared machine shows up as a share well below 1), the ratio of requests
+// per server CPU second, which such contention affects much less, and the
+// load generator's core.
+func notes(f, c *load, hwmKB float64) string {
+	var parts []string
+	if f.ServerCPUShare > 0 && c.ServerCPUShare > 0 {
+		parts = append(parts, fmt.Sprintf("CPU share fledge %.2f, ceiling %.2f; per-CPU-second ratio %.2f",
+			f.ServerCPUShare, c.ServerCPUShare, f.RPSPerServerCPU/c.RPSPerServerCPU))
+	}
+	parts = append(parts, "VmHWM after run "+mib(hwmKB))
+	return strings.Join(parts, "; ")
+}
