@@ -511,16 +511,8 @@ func (st *evalState) compareSemver(c *compiledCond, v *Value) bool {
 func compareTyped(c *compiledCond, v *Value) bool {
 	switch v.Kind {
 	case KindString:
-		if c.isSemver {
-			if c.op == opContains || !c.semverOK {
-				return false
-			}
-			tv, ok := parseSemver(v.Str)
-			if !ok {
-				return false
-			}
-			return ordered(c.op, compareSemver(tv, c.semver))
-		}
+		// ":semver" values never get here: condMatches sends them to
+		// evalState.compareSemver, which caches the parsed trait.
 		if c.op == opContains {
 			return strings.Contains(v.Str, c.s)
 		}

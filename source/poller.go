@@ -126,10 +126,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	defer cancel()
 	cur := env.Snapshot()
 	first := p.APIURL + "/environment-document/"
-	limit := p.MaxDocumentBytes
-	if limit <= 0 {
-		limit = DefaultMaxDocumentBytes
-	}
+	limit := p.maxBytes()
 	var (
 		pages     [][]byte
 		overrides []json.RawMessage
@@ -149,7 +146,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 		if len(pages) == 0 && cur != nil && !env.Warm() {
 			ims = cur.UpdatedAt
 		}
-		body, link, err := p.get(ctx, next, env.ServerKey, ims, limit-total)
+		body, link, err := p.get(ctx, next, env.ServerKey, ims, limit-total, limit)
 		if errors.Is(err, errNotModified) {
 			if len(pages) > 0 || cur == nil {
 				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", next)
@@ -230,7 +227,9 @@ func Build(raw []byte, logger *slog.Logger, clientKey string) (*environment.Snap
 	return snap, nil
 }
 
-func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, limit int64) ([]byte, string, error) {
+// get fetches one page, reading at most remaining bytes of a document whose
+// pages may total maxTotal bytes.
+func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remaining, maxTotal int64) ([]byte, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("building request for %s: %w", u, err)
@@ -257,15 +256,15 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, limit in
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil, "", &statusError{code: resp.StatusCode, url: u}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, remaining+1))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, "", fmt.Errorf("GET %s: body not received within %s", u, p.Timeout)
 		}
 		return nil, "", fmt.Errorf("GET %s: reading body: %w", u, err)
 	}
-	if int64(len(body)) > limit {
-		return nil, "", fmt.Errorf("GET %s: document larger than %d bytes", u, p.maxBytes())
+	if int64(len(body)) > remaining {
+		return nil, "", fmt.Errorf("GET %s: document larger than %d bytes", u, maxTotal)
 	}
 	return body, nextLink(resp.Header.Values("Link")), nil
 }

@@ -11,7 +11,7 @@ export const SDK_VERSION = JSON.parse(
 
 // The SDK logs through pino to stdout by default, which would corrupt the
 // JSON lines these scripts print.
-const logger = {
+export const logger = {
     error: (...args) => console.error('flagsmith error:', ...args),
     warn: (...args) => console.error('flagsmith warn:', ...args),
     info() {},

@@ -19,7 +19,7 @@
 // stderr, so a failing request cannot pass as an empty flag set.
 import { readFileSync } from 'node:fs';
 import { Flagsmith } from 'flagsmith-nodejs';
-import { SDK_VERSION, flagsJSON } from './lib.mjs';
+import { SDK_VERSION, flagsJSON, logger } from './lib.mjs';
 
 const [baseURL, clientKey, serverKey, casesPath] = process.argv.slice(2);
 if (!baseURL || !clientKey || !serverKey || !casesPath) {
@@ -28,19 +28,6 @@ if (!baseURL || !clientKey || !serverKey || !casesPath) {
 }
 const cases = JSON.parse(readFileSync(casesPath, 'utf8'));
 
-// The SDK logs through pino to stdout by default, which would corrupt the
-// JSON this script prints; errors still go to stderr.
-const logger = {
-    error: (...args) => console.error('flagsmith error:', ...args),
-    warn: (...args) => console.error('flagsmith warn:', ...args),
-    info() {},
-    debug() {},
-    trace() {},
-    fatal: (...args) => console.error('flagsmith fatal:', ...args),
-    child() {
-        return logger;
-    }
-};
 
 // Common options: no retries (a failure must surface at once, not after
 // retry delays) and no analytics (its timer would keep node alive).
