@@ -135,6 +135,10 @@ type Server struct {
 	ReadTimeoutSeconds       float64 `json:"read_timeout_seconds"`
 	WriteTimeoutSeconds      float64 `json:"write_timeout_seconds"`
 	ShutdownTimeoutSeconds   float64 `json:"shutdown_timeout_seconds"`
+	// DebugAddress ("host:port", empty = off) is where the diagnostics
+	// listener serves /debug/vars and net/http/pprof; it is meant for a
+	// loopback or private address, never the public one.
+	DebugAddress string `json:"debug_address"`
 }
 
 // HealthCheck configures readiness staleness.

@@ -258,6 +258,7 @@ func (d *decoder) server(dst *Server) setter {
 			{names: []string{"read_timeout_seconds"}, set: d.number(&dst.ReadTimeoutSeconds)},
 			{names: []string{"write_timeout_seconds"}, set: d.number(&dst.WriteTimeoutSeconds)},
 			{names: []string{"shutdown_timeout_seconds"}, set: d.number(&dst.ShutdownTimeoutSeconds)},
+			{names: []string{"debug_address"}, set: d.str(&dst.DebugAddress)},
 		})
 	}
 }

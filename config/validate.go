@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -153,6 +154,15 @@ func (c *Config) validateServer() error {
 			return settingError("server.tls_cert", "must be set when server.tls_key is")
 		}
 		return settingError("server.tls_key", "must be set when server.tls_cert is")
+	}
+	if s.DebugAddress != "" {
+		host, port, err := net.SplitHostPort(s.DebugAddress)
+		if err != nil || !validHost(host) {
+			return settingError("server.debug_address", fmt.Sprintf("must be host:port, such as 127.0.0.1:8001, got %q", clip(s.DebugAddress)))
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return settingError("server.debug_address", fmt.Sprintf("port must be between 0 and 65535, got %q", clip(port)))
+		}
 	}
 	if s.MaxBodyBytes <= 0 {
 		return settingError("server.max_body_bytes", "must be greater than 0, got "+strconv.FormatInt(s.MaxBodyBytes, 10))

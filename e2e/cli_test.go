@@ -82,6 +82,8 @@ func TestConfigErrors(t *testing.T) {
 			setting: "logging.log_level"},
 		{name: "env lower-case api_url", env: []string{"api_url=ftp://flagsmith.example.com/api/v1"},
 			setting: "api_url"},
+		{name: "debug address without port", edit: func(c config) { c.section("server")["debug_address"] = "127.0.0.1" },
+			setting: "server.debug_address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -287,5 +289,25 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if !logged {
 		t.Errorf("the access log has no line for the in-flight request:\n%s", px.stderr.String())
+	}
+}
+
+// TestDebugAddressTaken: a diagnostics address that cannot be bound stops
+// start-up with a message naming the setting, like the main listener.
+func TestDebugAddressTaken(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	c := config{
+		"environment_key_pairs": []keyPair{{"ser.configServerKey0001", "configClientKey0000001"}},
+		"api_url":               "http://127.0.0.1:9/api/v1",
+		"server":                map[string]any{"host": "127.0.0.1", "port": freePort(t), "debug_address": taken.Addr().String()},
+	}
+	code, _, stderr := runFledge(t, 5*time.Second, nil, "proxy", "--config", c.write(t))
+	if code != 1 || !strings.Contains(stderr, "server.debug_address") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }

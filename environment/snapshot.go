@@ -23,12 +23,14 @@ type Snapshot struct {
 	UpdatedAt       time.Time
 	UpdatedAtHeader string // X-Flagsmith-Document-Updated-At
 	LastModified    string // RFC 1123, for the document endpoint
+	// UpdatedAtValue and LastModifiedValue are the two header values as
+	// http.Header values (nil when there is no updated_at), built once so
+	// that responses share them: never modify.
+	UpdatedAtValue, LastModifiedValue []string
 
-	// DocumentJSON is the document as served by /environment-document/,
-	// without fields that must never leave the server; DocumentGzip is the
-	// same bytes gzip-compressed.
-	DocumentJSON []byte
-	DocumentGzip []byte
+	// Document is the document as served by /environment-document/,
+	// without fields that must never leave the server (SetDocumentJSON).
+	Document Body
 	// SourceSum is the SHA-256 of the document bytes as received, to tell
 	// an unchanged document without recompiling it.
 	SourceSum [sha256.Size]byte
@@ -36,9 +38,46 @@ type Snapshot struct {
 	features      []featureOut // by program feature index
 	hideDisabled  bool
 	hideSensitive bool
-	flagsJSON     [2][]byte            // by keyKind
+	flags         [2]Body              // by keyKind
 	flagJSON      [2]map[string][]byte // ?feature=NAME, by keyKind
 	results       sync.Pool
+}
+
+// GzipMinBytes is the body size from which responses are compressed, as in
+// the Flagsmith edge proxy: below it gzip costs more than it saves.
+const GzipMinBytes = 1000
+
+// Body is a response body prepared once per document version, so that
+// serving it costs no serialization, compression or allocation.
+type Body struct {
+	JSON []byte
+	Gzip []byte // JSON gzip-compressed; nil when JSON is shorter than GzipMinBytes
+	// JSONLength and GzipLength are the Content-Length values of JSON and
+	// Gzip as http.Header values, shared by every response: never modify.
+	JSONLength, GzipLength []string
+}
+
+// newBody prepares body for serving, compressing it at level (a
+// compress/gzip level) when it is long enough.
+func newBody(body []byte, level int) (Body, error) {
+	b := Body{JSON: body, JSONLength: []string{strconv.Itoa(len(body))}}
+	if len(body) < GzipMinBytes {
+		return b, nil
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, level)
+	if err != nil {
+		return Body{}, err
+	}
+	if _, err := zw.Write(body); err != nil {
+		return Body{}, fmt.Errorf("compressing a response body: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return Body{}, fmt.Errorf("compressing a response body: %w", err)
+	}
+	b.Gzip = buf.Bytes()
+	b.GzipLength = []string{strconv.Itoa(len(b.Gzip))}
+	return b, nil
 }
 
 type featureOut struct {
@@ -88,8 +127,12 @@ func Compile(doc *Document, warn func(msg string)) (*Snapshot, error) {
 		hideSensitive: doc.HideSensitiveData,
 	}
 	s.UpdatedAtHeader = UpdatedAtHeader(s.UpdatedAt)
+	if s.UpdatedAtHeader != "" {
+		s.UpdatedAtValue = []string{s.UpdatedAtHeader}
+	}
 	if !s.UpdatedAt.IsZero() {
 		s.LastModified = s.UpdatedAt.Format(http1123)
+		s.LastModifiedValue = []string{s.LastModified}
 	}
 	serverOnly := make(map[int64]bool, len(doc.Project.ServerKeyOnlyFeatureIDs))
 	for _, id := range doc.Project.ServerKeyOnlyFeatureIDs {
@@ -133,7 +176,11 @@ func Compile(doc *Document, warn func(msg string)) (*Snapshot, error) {
 			s.flagJSON[kind][f.Name] = body[start:len(body):len(body)]
 			n++
 		}
-		s.flagsJSON[kind] = append(body, ']')
+		// The flags bodies are small and compressed once per version, so
+		// the best compression costs nothing that matters.
+		if s.flags[kind], err = newBody(append(body, ']'), gzip.BestCompression); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -147,15 +194,11 @@ func (s *Snapshot) SetDocumentJSON(raw []byte) error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if _, err := zw.Write(clean); err != nil {
+	// BestSpeed: the document is large and compressed on every new
+	// version, and the swap must stay quick.
+	if s.Document, err = newBody(clean, gzip.BestSpeed); err != nil {
 		return err
 	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	s.DocumentJSON, s.DocumentGzip = clean, buf.Bytes()
 	s.SourceSum = sha256.Sum256(raw)
 	return nil
 }
@@ -224,7 +267,11 @@ func (s *Snapshot) appendFlag(dst []byte, i int, enabled bool, value json.RawMes
 }
 
 // FlagsJSON is the body of GET /api/v1/flags/ for the key kind.
-func (s *Snapshot) FlagsJSON(kind KeyKind) []byte { return s.flagsJSON[kind] }
+func (s *Snapshot) FlagsJSON(kind KeyKind) []byte { return s.flags[kind].JSON }
+
+// Flags is the body of GET /api/v1/flags/ for the key kind, with its gzip
+// form.
+func (s *Snapshot) Flags(kind KeyKind) *Body { return &s.flags[kind] }
 
 // FlagJSON is the body of GET /api/v1/flags/?feature=NAME; ok is false when
 // the feature does not exist or is hidden from this key kind.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -256,12 +257,16 @@ func TestSetDocumentJSON(t *testing.T) {
 			// environment.json's identity override carries an
 			// "environment_api_key" member (part of the SDK document, not a
 			// secret), so it may be re-encoded; its content must not change.
-			assertJSONEqual(t, snap.DocumentJSON, string(raw))
-			if name == "offline-environment.json" && !bytes.Equal(snap.DocumentJSON, raw) {
+			assertJSONEqual(t, snap.Document.JSON, string(raw))
+			if name == "offline-environment.json" && !bytes.Equal(snap.Document.JSON, raw) {
 				t.Errorf("%s: a document without secret fields must be served byte for byte", name)
 			}
-			if !bytes.Equal(gunzip(t, snap.DocumentGzip), snap.DocumentJSON) {
-				t.Errorf("%s: gzip does not match", name)
+			assertPreparedBody(t, name+" document", &snap.Document)
+			for kind := environment.ClientKey; kind <= environment.ServerKey; kind++ {
+				assertPreparedBody(t, name+" flags", snap.Flags(kind))
+				if !bytes.Equal(snap.Flags(kind).JSON, snap.FlagsJSON(kind)) {
+					t.Errorf("%s: Flags and FlagsJSON differ", name)
+				}
 			}
 			if snap.SourceSum != sha256.Sum256(raw) {
 				t.Errorf("%s: SourceSum", name)
@@ -313,15 +318,13 @@ func TestSetDocumentJSON(t *testing.T) {
 			if err := snap.SetDocumentJSON([]byte(tc.raw)); err != nil {
 				t.Fatal(err)
 			}
-			assertJSONEqual(t, snap.DocumentJSON, tc.want)
+			assertJSONEqual(t, snap.Document.JSON, tc.want)
 			for _, s := range append(secrets, "system_traits", "s3cr3t") {
-				if bytes.Contains(snap.DocumentJSON, []byte(`"`+s+`":`)) || bytes.Contains(snap.DocumentJSON, []byte("s3cr3t")) {
-					t.Errorf("%s served: %s", s, snap.DocumentJSON)
+				if bytes.Contains(snap.Document.JSON, []byte(`"`+s+`":`)) || bytes.Contains(snap.Document.JSON, []byte("s3cr3t")) {
+					t.Errorf("%s served: %s", s, snap.Document.JSON)
 				}
 			}
-			if !bytes.Equal(gunzip(t, snap.DocumentGzip), snap.DocumentJSON) {
-				t.Error("gzip does not match DocumentJSON")
-			}
+			assertPreparedBody(t, "document", &snap.Document)
 			if snap.SourceSum != sha256.Sum256([]byte(tc.raw)) {
 				t.Error("SourceSum is not the hash of the received bytes")
 			}
@@ -345,7 +348,7 @@ func TestSetDocumentJSON(t *testing.T) {
 		if err := snap.SetDocumentJSON(dirty); err != nil {
 			t.Fatal(err)
 		}
-		assertJSONEqual(t, snap.DocumentJSON, string(raw))
+		assertJSONEqual(t, snap.Document.JSON, string(raw))
 	})
 }
 
@@ -469,8 +472,29 @@ func TestSanitizeEscapedSecretKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, leaked := range []string{"s3cr3t", "system_traits", `system\u005ftraits`} {
-		if strings.Contains(string(snap.DocumentJSON), leaked) {
-			t.Errorf("served document still holds %q: %s", leaked, snap.DocumentJSON)
+		if strings.Contains(string(snap.Document.JSON), leaked) {
+			t.Errorf("served document still holds %q: %s", leaked, snap.Document.JSON)
 		}
+	}
+}
+
+// assertPreparedBody checks a Body's invariants: gzip form present exactly
+// from GzipMinBytes on and decompressing to the JSON, lengths matching.
+func assertPreparedBody(t *testing.T, what string, b *environment.Body) {
+	t.Helper()
+	if want := strconv.Itoa(len(b.JSON)); len(b.JSONLength) != 1 || b.JSONLength[0] != want {
+		t.Errorf("%s: JSONLength %q, want [%s]", what, b.JSONLength, want)
+	}
+	if len(b.JSON) < environment.GzipMinBytes {
+		if b.Gzip != nil || b.GzipLength != nil {
+			t.Errorf("%s: %d bytes compressed, below GzipMinBytes", what, len(b.JSON))
+		}
+		return
+	}
+	if !bytes.Equal(gunzip(t, b.Gzip), b.JSON) {
+		t.Errorf("%s: gzip form does not decompress to the JSON", what)
+	}
+	if want := strconv.Itoa(len(b.Gzip)); len(b.GzipLength) != 1 || b.GzipLength[0] != want {
+		t.Errorf("%s: GzipLength %q, want [%s]", what, b.GzipLength, want)
 	}
 }

@@ -33,14 +33,24 @@ func BenchmarkHandler(b *testing.B) {
 		cases := []struct {
 			name, method, path string
 			body               []byte
+			server, gzip       bool
 		}{
-			{"flags", "GET", "/api/v1/flags/", nil},
-			{"identities", "POST", "/api/v1/identities/", body},
+			{"flags", "GET", "/api/v1/flags/", nil, false, false},
+			{"flags-gzip", "GET", "/api/v1/flags/", nil, false, true},
+			{"envdoc", "GET", "/api/v1/environment-document/", nil, true, false},
+			{"envdoc-gzip", "GET", "/api/v1/environment-document/", nil, true, true},
+			{"identities", "POST", "/api/v1/identities/", body, false, false},
 		}
 		for _, c := range cases {
 			b.Run(p.Name+"/"+c.name, func(b *testing.B) {
 				req := httptest.NewRequest(c.method, c.path, nil)
 				req.Header.Set("X-Environment-Key", workload.ClientKey(p))
+				if c.server {
+					req.Header.Set("X-Environment-Key", workload.ServerKey(p))
+				}
+				if c.gzip {
+					req.Header.Set("Accept-Encoding", "gzip, deflate")
+				}
 				w := &discardWriter{h: http.Header{}}
 				rd := bytes.NewReader(c.body)
 				b.ReportAllocs()

@@ -77,10 +77,6 @@ func New(opt Options) *Handler {
 	return h
 }
 
-// gzipMinBytes is the size from which responses are compressed, as in the
-// Flagsmith edge proxy.
-const gzipMinBytes = 1000
-
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var start time.Time
 	if h.opt.AccessLog {
@@ -173,7 +169,7 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.writeJSON(w, r, snap.FlagsJSON(kind))
+	h.writeBody(w, r, snap.Flags(kind))
 }
 
 func firstOf(v []string) string {
@@ -281,8 +277,8 @@ func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := w.Header()
 	setUpdatedAt(w, snap)
-	if snap.LastModified != "" {
-		hdr.Set("Last-Modified", snap.LastModified)
+	if snap.LastModifiedValue != nil {
+		hdr["Last-Modified"] = snap.LastModifiedValue
 		if ims := r.Header.Get("If-Modified-Since"); ims != "" {
 			if t, err := http.ParseTime(ims); err == nil && !snap.UpdatedAt.Truncate(time.Second).After(t) {
 				w.WriteHeader(http.StatusNotModified)
@@ -290,22 +286,7 @@ func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	hdr.Set("Content-Type", "application/json")
-	hdr.Add("Vary", "Accept-Encoding")
-	if acceptsGzip(r) {
-		hdr.Set("Content-Encoding", "gzip")
-		hdr.Set("Content-Length", itoa(int64(len(snap.DocumentGzip))))
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodHead {
-			_, _ = w.Write(snap.DocumentGzip)
-		}
-		return
-	}
-	hdr.Set("Content-Length", itoa(int64(len(snap.DocumentJSON))))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(snap.DocumentJSON)
-	}
+	h.writeBody(w, r, &snap.Document)
 }
 
 // analytics accepts the SDKs' flag-usage reports so that SDKs pointed at
@@ -320,23 +301,28 @@ func (h *Handler) analytics(w http.ResponseWriter, r *http.Request) {
 }
 
 func setUpdatedAt(w http.ResponseWriter, snap *environment.Snapshot) {
-	if snap.UpdatedAtHeader != "" {
-		w.Header()["X-Flagsmith-Document-Updated-At"] = []string{snap.UpdatedAtHeader}
+	if snap.UpdatedAtValue != nil {
+		w.Header()["X-Flagsmith-Document-Updated-At"] = snap.UpdatedAtValue
 	}
 }
 
 // acceptsGzip applies RFC 9110 content negotiation for gzip: an explicit
 // gzip entry decides, else a "*" entry does; q=0 (in any spelling, such as
-// q=0.000) means not acceptable.
+// q=0.000) means not acceptable. It runs on every response, so it walks the
+// header without allocating.
 func acceptsGzip(r *http.Request) bool {
 	gzipQ, starQ := -1.0, -1.0
-	for _, v := range r.Header.Values("Accept-Encoding") {
-		for _, part := range strings.Split(v, ",") {
-			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+	for _, v := range r.Header["Accept-Encoding"] {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			name, params, _ := strings.Cut(part, ";")
 			name = strings.TrimSpace(name)
 			q := 1.0
-			for _, p := range strings.Split(params, ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			for params != "" {
+				var p string
+				p, params, _ = strings.Cut(params, ";")
+				k, val, ok := strings.Cut(p, "=")
 				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
 					f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
 					if err != nil || f < 0 || f > 1 {
@@ -359,16 +345,52 @@ func acceptsGzip(r *http.Request) bool {
 	return starQ > 0
 }
 
-var jsonContentType = []string{"application/json"}
+// Header values shared by every response; net/http only reads them.
+var (
+	jsonContentType    = []string{"application/json"}
+	gzipEncoding       = []string{"gzip"}
+	varyAcceptEncoding = []string{"Accept-Encoding"}
+)
 
-// writeJSON writes a 200 JSON body, gzip-compressed when it is large enough
-// and the client accepts it.
+// varyOnEncoding marks a response as depending on Accept-Encoding, keeping
+// a Vary that CORS may have set.
+func varyOnEncoding(hdr http.Header) {
+	if vary := hdr["Vary"]; vary != nil {
+		hdr["Vary"] = append(vary[:len(vary):len(vary)], "Accept-Encoding")
+	} else {
+		hdr["Vary"] = varyAcceptEncoding
+	}
+}
+
+// writeBody writes a 200 JSON body prepared with its document version,
+// choosing the pre-compressed form when the client accepts gzip. Responses
+// that exist in both forms vary on Accept-Encoding either way.
+func (h *Handler) writeBody(w http.ResponseWriter, r *http.Request, b *environment.Body) {
+	hdr := w.Header()
+	hdr["Content-Type"] = jsonContentType
+	body, length := b.JSON, b.JSONLength
+	if b.Gzip != nil {
+		varyOnEncoding(hdr)
+		if acceptsGzip(r) {
+			hdr["Content-Encoding"] = gzipEncoding
+			body, length = b.Gzip, b.GzipLength
+		}
+	}
+	hdr["Content-Length"] = length
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// writeJSON writes a 200 JSON body built for this request, gzip-compressed
+// when it is large enough and the client accepts it.
 func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, body []byte) {
 	hdr := w.Header()
 	hdr["Content-Type"] = jsonContentType
-	if len(body) >= gzipMinBytes && acceptsGzip(r) {
-		hdr.Set("Content-Encoding", "gzip")
-		hdr.Add("Vary", "Accept-Encoding")
+	if len(body) >= environment.GzipMinBytes && acceptsGzip(r) {
+		hdr["Content-Encoding"] = gzipEncoding
+		varyOnEncoding(hdr)
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodHead {
 			return

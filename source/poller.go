@@ -192,7 +192,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	p.logger().Info("environment document updated", "client_key", registry.Redact(env.ClientKey),
 		"updated_at", snap.Doc.UpdatedAt, "bytes", len(raw), "pages", len(pages))
 	if p.Snapshots != nil {
-		if err := p.Snapshots.Save(env.ClientKey, snap.DocumentJSON); err != nil {
+		if err := p.Snapshots.Save(env.ClientKey, snap.Document.JSON); err != nil {
 			p.logger().Warn("saving warm-start snapshot failed", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
 		}
 	}

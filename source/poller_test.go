@@ -260,7 +260,7 @@ func TestPaginationMergesIdentityOverrides(t *testing.T) {
 	var served struct {
 		IdentityOverrides []json.RawMessage `json:"identity_overrides"`
 	}
-	if err := json.Unmarshal(snap.DocumentJSON, &served); err != nil {
+	if err := json.Unmarshal(snap.Document.JSON, &served); err != nil {
 		t.Fatal(err)
 	}
 	if len(served.IdentityOverrides) != len(d.IdentityOverrides) {

@@ -8,9 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/registry"
@@ -69,15 +72,24 @@ func runProxy(args []string, env []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fledge proxy: server.host/server.port: %v\n", err)
 		return 1
 	}
-	if err := serveProxy(ctx, cfg, ln, logger); err != nil {
+	var debugLn net.Listener
+	if cfg.Server.DebugAddress != "" {
+		if debugLn, err = net.Listen("tcp", cfg.Server.DebugAddress); err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "fledge proxy: server.debug_address: %v\n", err)
+			return 1
+		}
+	}
+	if err := serveProxy(ctx, cfg, ln, debugLn, logger); err != nil {
 		logger.Error("proxy stopped", "error", err.Error())
 		return 1
 	}
 	return 0
 }
 
-// serveProxy wires the pieces together and serves until ctx ends.
-func serveProxy(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger) error {
+// serveProxy wires the pieces together and serves until ctx ends; debugLn,
+// when not nil, gets the diagnostics listener.
+func serveProxy(ctx context.Context, cfg *config.Config, ln, debugLn net.Listener, logger *slog.Logger) error {
 	offline := len(cfg.Environments) > 0
 	var reg *registry.Registry
 	if offline {
@@ -137,6 +149,9 @@ func serveProxy(ctx context.Context, cfg *config.Config, ln net.Listener, logger
 		Offline:           offline,
 		IdentityCacheSize: identityCacheSize(cfg),
 	})
+	if debugLn != nil {
+		go serveDebug(ctx, debugLn, reg, logger)
+	}
 	logger.Info("fledge proxy listening", "addr", ln.Addr().String(), "environments", len(reg.Envs()), "tls", cfg.TLS())
 	return server.Serve(ctx, ln, h, server.HTTPOptions{
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout(),
@@ -176,4 +191,26 @@ func identityCacheSize(cfg *config.Config) int {
 		return c.CacheMaxSize
 	}
 	return 0
+}
+
+// serveDebug serves the diagnostics listener until ctx ends. It has no TLS
+// and no authentication, so a non-loopback address gets a warning.
+func serveDebug(ctx context.Context, ln net.Listener, reg *registry.Registry, logger *slog.Logger) {
+	addr := ln.Addr().String()
+	if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().IsLoopback() {
+		logger.Warn("the diagnostics listener is not on a loopback address: keep it off public networks", "setting", "server.debug_address", "addr", addr)
+	}
+	logger.Info("diagnostics listening (/debug/vars, /debug/pprof/)", "addr", addr)
+	srv := &http.Server{
+		Handler:           server.DebugHandler(reg),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("diagnostics listener stopped", "error", err.Error())
+	}
 }

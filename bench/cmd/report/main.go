@@ -57,6 +57,7 @@ type endpoint struct {
 var endpoints = map[string]endpoint{
 	"flags-P1":        {"GET /api/v1/flags/ P1", 0.85, 0, "Rust proxy P1: 10,075"},
 	"flags-P2":        {"GET /api/v1/flags/ P2", 0.85, 0, "Python proxy P2 1 vCPU: ~63"},
+	"flags-gzip-P2":   {"GET /api/v1/flags/ P2 gzip", 0.85, 0, "Python proxy P2 1 vCPU: ~63"},
 	"envdoc-gzip-P2":  {"GET /api/v1/environment-document/ P2 gzip", 0.85, 0, "Python P2: ~570; Rust P1: 17,904"},
 	"envdoc-plain-P2": {"GET /api/v1/environment-document/ P2 plain", 0.85, 0, "Python P2: ~570; Rust P1: 17,904"},
 	"identities-P1":   {"POST /api/v1/identities/ P1", 0.6, 2, "Rust proxy P1: 14,110"},
