@@ -1,12 +1,13 @@
 # Fledge build and test entry points. `make test` is the whole suite: lint,
-# unit and end-to-end tests with the race detector, and short fuzz runs.
+# unit and end-to-end tests with the race detector, every Go benchmark run
+# briefly (so none rots), and short fuzz runs.
 
 GO           ?= go
 STATICCHECK  ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= 2025.1.1
 FUZZTIME     ?= 5s
 
-.PHONY: build test lint unit fuzz node-deps tools bench clean
+.PHONY: build test lint unit benchsmoke fuzz node-deps tools bench clean
 
 build:
 	$(GO) build -o bin/fledge ./cmd/fledge
@@ -28,10 +29,14 @@ unit: node-deps build
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Alloc' ./engine
 
+# 100 iterations each: proves the benchmarks still run, measures nothing.
+benchsmoke:
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=100x ./...
+
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz
 
-test: lint unit fuzz
+test: lint unit benchsmoke fuzz
 
 bench: node-deps
 	bash bench/engine-compare
