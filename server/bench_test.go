@@ -40,6 +40,7 @@ func BenchmarkHandler(b *testing.B) {
 			{"envdoc", "GET", "/api/v1/environment-document/", nil, true, false},
 			{"envdoc-gzip", "GET", "/api/v1/environment-document/", nil, true, true},
 			{"identities", "POST", "/api/v1/identities/", body, false, false},
+			{"identities-gzip", "POST", "/api/v1/identities/", body, false, true},
 		}
 		for _, c := range cases {
 			b.Run(p.Name+"/"+c.name, func(b *testing.B) {

@@ -24,7 +24,7 @@ const (
 )
 
 // newTestHandler serves the repository's example environment.
-func newTestHandler(t *testing.T, mutate func(*Options)) (*Handler, *registry.Env) {
+func newTestHandler(t testing.TB, mutate func(*Options)) (*Handler, *registry.Env) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "examples", "environment.json"))
 	if err != nil {
