@@ -4,7 +4,8 @@
 
 GO           ?= go
 STATICCHECK  ?= $(shell $(GO) env GOPATH)/bin/staticcheck
-STATICCHECK_VERSION ?= 2025.1.1
+# staticcheck 2026.2.2: the module proxy knows its releases by their v0 versions.
+STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME     ?= 5s
 
 .PHONY: build test lint unit benchsmoke fuzz node-deps tools bench clean
