@@ -53,6 +53,22 @@ type stats struct {
 	serverCPU  float64 // seconds; < 0 when unknown
 }
 
+// mergeSlices adds another target's measured slices to s: what merge adds
+// plus the measured time and the CPU times.
+func (s *stats) mergeSlices(o *stats) {
+	s.merge(o)
+	s.elapsed += o.elapsed
+	for i := range min(len(s.cpu), len(o.cpu)) {
+		s.cpu[i].busy += o.cpu[i].busy
+		s.cpu[i].total += o.cpu[i].total
+	}
+	if s.serverCPU >= 0 && o.serverCPU >= 0 {
+		s.serverCPU += o.serverCPU
+	} else {
+		s.serverCPU = -1
+	}
+}
+
 func (s *stats) merge(o *stats) {
 	s.hist.Merge(&o.hist)
 	s.non200 += o.non200
@@ -91,9 +107,15 @@ func loadTest(targets []*target, o options) []Result {
 		}
 		slices.Reverse(order)
 	}
-	out := make([]Result, len(targets))
-	for i, t := range targets {
-		out[i] = result(t, o, acc[i])
+	if o.groups > 0 {
+		for i := o.groups; i < len(acc); i++ {
+			acc[i%o.groups].mergeSlices(acc[i])
+		}
+		acc = acc[:o.groups]
+	}
+	out := make([]Result, len(acc))
+	for i, s := range acc {
+		out[i] = result(targets[i], o, s)
 	}
 	return out
 }

@@ -7,6 +7,7 @@
 //	load -url http://127.0.0.1:8000/api/v1/flags/ -H 'X-Environment-Key: KEY' -c 25 -warmup 3s -d 10s
 //	load -url URL -method POST -body FILE -H 'Content-Type: application/json' ...
 //	load -url A -pid PA -url B -pid PB -rounds 5 ...  # A and B interleaved (ABBA…), -d each
+//	load -groups 2 -url A1 -url B1 -url A2 -url B2 ... # two processes of each server, one line per server
 //	load -once -wait 10s -url URL ...   # one request (retried until 200 or -wait): status and body size
 //	load -once -expect 0 -wait 5s ...   # the same, any status: waits for a server to listen
 //	load -free-ports 3                  # print 3 free loopback TCP ports
@@ -17,6 +18,13 @@
 // affects every target alike. With -pid, the server process's CPU time
 // during the measured slices is reported too (Linux /proc), which shows
 // whether it had its core to itself.
+//
+// With -groups G, target i belongs to group i mod G, and each group's
+// measurements are merged into one line (latencies from the merged
+// histogram, CPU times summed). Identical server processes differ in
+// throughput by ±10% or more at large response sizes (each process's memory
+// lands differently), so comparing one process with another is a coin toss
+// there; several processes of each, measured in turns, average that out.
 //
 // It speaks HTTP/1.1 directly over net.Conn instead of using net/http's
 // client, so one core of load generation costs a few microseconds per
@@ -60,6 +68,7 @@ type options struct {
 	rewarmup    time.Duration
 	duration    time.Duration
 	rounds      int
+	groups      int
 	timeout     time.Duration
 	maxRequests int64
 	label       string
@@ -81,6 +90,7 @@ func main() {
 	flag.DurationVar(&o.rewarmup, "rewarmup", time.Second, "warm-up before each later slice (not counted)")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "measured duration per target")
 	flag.IntVar(&o.rounds, "rounds", 1, "slices the measured duration of each target is split into")
+	flag.IntVar(&o.groups, "groups", 0, "merge target i into group i mod this, one result per group (0: one per target)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Second, "per-request timeout")
 	flag.Int64Var(&o.maxRequests, "max-requests", 100_000_000, "stop after this many requests in total (warm-ups included)")
 	flag.StringVar(&o.label, "label", "", "label copied into the JSON output")
@@ -134,6 +144,8 @@ func run(o options, out io.Writer) error {
 		return fmt.Errorf("-d must be positive and the whole run (%s) at most %s", total, maxDuration)
 	case o.maxRequests <= 0:
 		return errors.New("-max-requests must be positive")
+	case o.groups < 0 || o.groups > 0 && len(targets)%o.groups != 0:
+		return fmt.Errorf("-groups %d: the %d targets must split evenly into the groups", o.groups, len(targets))
 	}
 	for _, res := range loadTest(targets, o) {
 		b, err := json.Marshal(res)
