@@ -20,13 +20,12 @@ type Snapshot struct {
 	Doc     *Document
 	Program *engine.Program
 
-	UpdatedAt       time.Time
-	UpdatedAtHeader string // X-Flagsmith-Document-Updated-At
-	LastModified    string // RFC 1123, for the document endpoint
-	// UpdatedAtValue and LastModifiedValue are the two header values as
-	// http.Header values (nil when there is no updated_at), built once so
-	// that responses share them: never modify.
-	UpdatedAtValue, LastModifiedValue []string
+	UpdatedAt time.Time
+	// UpdatedAtHeader (X-Flagsmith-Document-Updated-At) and LastModified
+	// (RFC 1123, for the document endpoint) are http.Header values, nil when
+	// the document has no updated_at. Every response shares them: never
+	// modify.
+	UpdatedAtHeader, LastModified []string
 
 	// Document is the document as served by /environment-document/,
 	// without fields that must never leave the server (SetDocumentJSON).
@@ -126,13 +125,9 @@ func Compile(doc *Document, warn func(msg string)) (*Snapshot, error) {
 		hideDisabled:  doc.EffectiveHideDisabledFlags(),
 		hideSensitive: doc.HideSensitiveData,
 	}
-	s.UpdatedAtHeader = UpdatedAtHeader(s.UpdatedAt)
-	if s.UpdatedAtHeader != "" {
-		s.UpdatedAtValue = []string{s.UpdatedAtHeader}
-	}
 	if !s.UpdatedAt.IsZero() {
-		s.LastModified = s.UpdatedAt.Format(http1123)
-		s.LastModifiedValue = []string{s.LastModified}
+		s.UpdatedAtHeader = []string{UpdatedAtHeader(s.UpdatedAt)}
+		s.LastModified = []string{s.UpdatedAt.Format(http1123)}
 	}
 	serverOnly := make(map[int64]bool, len(doc.Project.ServerKeyOnlyFeatureIDs))
 	for _, id := range doc.Project.ServerKeyOnlyFeatureIDs {

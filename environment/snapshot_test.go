@@ -209,7 +209,7 @@ func TestUpdatedAt(t *testing.T) {
 		t.Run(tc.updatedAt, func(t *testing.T) {
 			b, _ := json.Marshal(tc.updatedAt)
 			snap := mustCompile(t, []byte(`{"api_key":"k","updated_at":`+string(b)+`}`))
-			if snap.UpdatedAtHeader != tc.wantHeader || snap.LastModified != tc.wantLastModified {
+			if headerValue(t, snap.UpdatedAtHeader) != tc.wantHeader || headerValue(t, snap.LastModified) != tc.wantLastModified {
 				t.Errorf("header %q, Last-Modified %q; want %q, %q", snap.UpdatedAtHeader, snap.LastModified, tc.wantHeader, tc.wantLastModified)
 			}
 			if got := environment.UpdatedAtHeader(snap.UpdatedAt); got != tc.wantHeader {
@@ -222,7 +222,7 @@ func TestUpdatedAt(t *testing.T) {
 	}
 	t.Run("null", func(t *testing.T) {
 		snap := mustCompile(t, []byte(`{"api_key":"k","updated_at":null}`))
-		if snap.UpdatedAtHeader != "" || snap.LastModified != "" || !snap.UpdatedAt.IsZero() {
+		if headerValue(t, snap.UpdatedAtHeader) != "" || headerValue(t, snap.LastModified) != "" || !snap.UpdatedAt.IsZero() {
 			t.Errorf("got %q %q %v", snap.UpdatedAtHeader, snap.LastModified, snap.UpdatedAt)
 		}
 	})
@@ -431,7 +431,7 @@ func TestParseWorkedExampleFields(t *testing.T) {
 		t.Errorf("offline document = %+v", off)
 	}
 	snap := mustCompile(t, readFixture(t, "offline-environment.json"))
-	if snap.UpdatedAtHeader != "" || snap.LastModified != "" {
+	if headerValue(t, snap.UpdatedAtHeader) != "" || headerValue(t, snap.LastModified) != "" {
 		t.Errorf("offline updated_at = %q %q", snap.UpdatedAtHeader, snap.LastModified)
 	}
 	res := evalResult(t, snap, identity("u1", trait("age", engine.Int(30))))
@@ -497,4 +497,17 @@ func assertPreparedBody(t *testing.T, what string, b *environment.Body) {
 	if want := strconv.Itoa(len(b.Gzip)); len(b.GzipLength) != 1 || b.GzipLength[0] != want {
 		t.Errorf("%s: GzipLength %q, want [%s]", what, b.GzipLength, want)
 	}
+}
+
+// headerValue is the single value of a prepared header, "" when it is
+// absent (nil).
+func headerValue(t *testing.T, v []string) string {
+	t.Helper()
+	switch {
+	case v == nil:
+		return ""
+	case len(v) != 1 || v[0] == "":
+		t.Fatalf("header values %q: want nil or one non-empty value", v)
+	}
+	return v[0]
 }

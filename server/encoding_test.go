@@ -143,7 +143,7 @@ func TestPreparedBodies(t *testing.T) {
 	if got := joinValues(varyAcceptEncoding); got != "Accept-Encoding" {
 		t.Errorf("shared Vary value changed to %q", got)
 	}
-	if len(snap.Flags(environment.ClientKey).GzipLength) != 1 || len(snap.UpdatedAtValue) != 1 {
+	if len(snap.Flags(environment.ClientKey).GzipLength) != 1 || len(snap.UpdatedAtHeader) != 1 {
 		t.Error("a snapshot's shared header values changed")
 	}
 }

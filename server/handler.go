@@ -277,8 +277,8 @@ func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := w.Header()
 	setUpdatedAt(w, snap)
-	if snap.LastModifiedValue != nil {
-		hdr["Last-Modified"] = snap.LastModifiedValue
+	if snap.LastModified != nil {
+		hdr["Last-Modified"] = snap.LastModified
 		if ims := r.Header.Get("If-Modified-Since"); ims != "" {
 			if t, err := http.ParseTime(ims); err == nil && !snap.UpdatedAt.Truncate(time.Second).After(t) {
 				w.WriteHeader(http.StatusNotModified)
@@ -301,8 +301,8 @@ func (h *Handler) analytics(w http.ResponseWriter, r *http.Request) {
 }
 
 func setUpdatedAt(w http.ResponseWriter, snap *environment.Snapshot) {
-	if snap.UpdatedAtValue != nil {
-		w.Header()["X-Flagsmith-Document-Updated-At"] = snap.UpdatedAtValue
+	if snap.UpdatedAtHeader != nil {
+		w.Header()["X-Flagsmith-Document-Updated-At"] = snap.UpdatedAtHeader
 	}
 }
 
