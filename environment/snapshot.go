@@ -17,7 +17,11 @@ import (
 // response that does not depend on the request already serialized. It is
 // immutable; a new document version gives a new Snapshot.
 type Snapshot struct {
-	Doc     *Document
+	// APIKey is the environment's client-side key as the document names it.
+	// The parsed Document itself is not kept: the compiled Program and the
+	// prepared bodies hold all that is served, and dropping the document's
+	// pointer-rich tree leaves the garbage collector less to scan.
+	APIKey  string
 	Program *engine.Program
 
 	UpdatedAt time.Time
@@ -34,12 +38,13 @@ type Snapshot struct {
 	// an unchanged document without recompiling it.
 	SourceSum [sha256.Size]byte
 
-	features      []featureOut // by program feature index
-	hideDisabled  bool
-	hideSensitive bool
-	flags         [2]Body              // by keyKind
-	flagJSON      [2]map[string][]byte // ?feature=NAME, by keyKind
-	results       sync.Pool
+	features          []featureOut // by program feature index
+	hideDisabled      bool
+	hideSensitive     bool
+	allowClientTraits bool
+	flags             [2]Body              // by keyKind
+	flagJSON          [2]map[string][]byte // ?feature=NAME, by keyKind
+	results           sync.Pool
 }
 
 // GzipMinBytes is the body size from which responses are compressed, as in
@@ -119,11 +124,12 @@ func Compile(doc *Document, warn func(msg string)) (*Snapshot, error) {
 		}
 	}
 	s := &Snapshot{
-		Doc:           doc,
-		Program:       prog,
-		UpdatedAt:     doc.UpdatedAtTime(),
-		hideDisabled:  doc.EffectiveHideDisabledFlags(),
-		hideSensitive: doc.HideSensitiveData,
+		APIKey:            doc.APIKey,
+		Program:           prog,
+		UpdatedAt:         doc.UpdatedAtTime(),
+		hideDisabled:      doc.EffectiveHideDisabledFlags(),
+		hideSensitive:     doc.HideSensitiveData,
+		allowClientTraits: doc.AllowClientTraits == nil || *doc.AllowClientTraits,
 	}
 	if !s.UpdatedAt.IsZero() {
 		s.UpdatedAtHeader = []string{UpdatedAtHeader(s.UpdatedAt)}
@@ -279,9 +285,7 @@ func (s *Snapshot) FlagJSON(kind KeyKind, name string) ([]byte, bool) {
 func (s *Snapshot) HideSensitiveData() bool { return s.hideSensitive }
 
 // AllowClientTraits reports whether client keys may send traits.
-func (s *Snapshot) AllowClientTraits() bool {
-	return s.Doc.AllowClientTraits == nil || *s.Doc.AllowClientTraits
-}
+func (s *Snapshot) AllowClientTraits() bool { return s.allowClientTraits }
 
 // AppendIdentityFlags evaluates the identity and appends its flags as a JSON
 // list in the shape of /identities/ responses.

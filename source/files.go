@@ -96,6 +96,6 @@ func (d *SnapshotDir) LoadInto(reg *registry.Registry, logger *slog.Logger) {
 			age = time.Since(snap.UpdatedAt).Round(time.Second).String()
 		}
 		logger.Info("serving warm-start snapshot until the upstream answers", "client_key", registry.Redact(env.ClientKey),
-			"updated_at", snap.Doc.UpdatedAt, "document_age", age)
+			"updated_at", snap.UpdatedAt, "document_age", age)
 	}
 }

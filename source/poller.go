@@ -86,7 +86,7 @@ func (p *Poller) PollOnce(ctx context.Context) {
 				attrs = append(attrs, "hint", "the API refused the server-side key: check that environment_key_pairs holds a valid server-side key (ser.…) of this environment and that api_url points at the right Flagsmith API")
 			}
 			if s := env.Snapshot(); s != nil {
-				attrs = append(attrs, "serving", "last good document", "updated_at", s.Doc.UpdatedAt)
+				attrs = append(attrs, "serving", "last good document", "updated_at", s.UpdatedAt)
 			}
 			p.logger().Warn("environment document fetch failed", attrs...)
 		}
@@ -190,7 +190,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	}
 	env.Store(snap, p.clock())
 	p.logger().Info("environment document updated", "client_key", registry.Redact(env.ClientKey),
-		"updated_at", snap.Doc.UpdatedAt, "bytes", len(raw), "pages", len(pages))
+		"updated_at", snap.UpdatedAt, "bytes", len(raw), "pages", len(pages))
 	if p.Snapshots != nil {
 		if err := p.Snapshots.Save(env.ClientKey, snap.Document.JSON); err != nil {
 			p.logger().Warn("saving warm-start snapshot failed", "client_key", registry.Redact(env.ClientKey), "error", err.Error())

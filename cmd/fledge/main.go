@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 const usage = `fledge: a fast, Flagsmith-compatible edge tier for feature flags
@@ -19,7 +20,26 @@ Run "fledge COMMAND -h" for a command's options.
 `
 
 func main() {
+	if pct, ok := defaultGCPercent(os.Getenv); ok {
+		debug.SetGCPercent(pct)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// gcPercent is the collector's target when GOGC is not set. Fledge's live
+// heap is small (about 1 MiB with two environments loaded), so at Go's
+// default of 100 the collector runs every 3 MiB of allocation, which under
+// load is several times a second per core: about 3% of a core serving
+// /flags/. At 200 it runs half as often, for about 4 MiB more peak memory.
+const gcPercent = 200
+
+// defaultGCPercent returns the GC percent to set: gcPercent unless the
+// operator chose one with GOGC (which the runtime has applied already).
+func defaultGCPercent(getenv func(string) string) (int, bool) {
+	if getenv("GOGC") != "" {
+		return 0, false
+	}
+	return gcPercent, true
 }
 
 // run dispatches a subcommand and returns the process exit status: 0 on

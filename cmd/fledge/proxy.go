@@ -99,7 +99,7 @@ func serveProxy(ctx context.Context, cfg *config.Config, ln, debugLn net.Listene
 		}
 		var pairs []registry.Pair
 		for _, s := range snaps {
-			p := registry.Pair{ClientKey: s.Doc.APIKey}
+			p := registry.Pair{ClientKey: s.APIKey}
 			for _, kp := range cfg.EnvironmentKeyPairs {
 				if kp.ClientSideKey == p.ClientKey {
 					p.ServerKey = kp.ServerSideKey
