@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,7 +28,13 @@ type Options struct {
 	// AllowOrigins is the CORS allow list; "*" allows any origin.
 	AllowOrigins []string
 	MaxBodyBytes int64
-	AccessLog    bool
+	// ReadTimeout bounds reading a request body, from when the handler
+	// starts reading it (0: no bound). The connection-level timeouts of
+	// Serve cover headers, idle keep-alive and responses; this one is set
+	// here, on the few requests that have a body, so that requests without
+	// one pay for no socket deadline.
+	ReadTimeout time.Duration
+	AccessLog   bool
 	// ClientIP extracts the address used in the access log.
 	ClientIP func(*http.Request) string
 	// Health settings: the readiness rule of the Flagsmith edge proxy.
@@ -245,16 +252,34 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than the limit of "+itoa(h.opt.MaxBodyBytes)+" bytes")
 		return nil, errBodyTooLarge
 	}
+	var rc *http.ResponseController
+	if h.opt.ReadTimeout > 0 {
+		rc = http.NewResponseController(w) // ErrNotSupported only under test recorders
+		_ = rc.SetReadDeadline(time.Now().Add(h.opt.ReadTimeout))
+	}
 	bp := h.bufs.Get().(*[]byte)
 	buf := bytes.NewBuffer((*bp)[:0])
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, h.opt.MaxBodyBytes+1))
 	if err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			// The deadline stays: net/http would otherwise wait for the
+			// rest of the body before sending this answer.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, "request_timeout", "request body not received within "+h.opt.ReadTimeout.String())
+			return nil, err
+		}
 		writeError(w, http.StatusBadRequest, "bad_request", "reading request body: "+err.Error())
 		return nil, err
 	}
 	if n > h.opt.MaxBodyBytes {
+		// The deadline stays, bounding net/http's discard of the rest.
 		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", "request body larger than the limit of "+itoa(h.opt.MaxBodyBytes)+" bytes")
 		return nil, errBodyTooLarge
+	}
+	if rc != nil {
+		// The body is all read. Cleared, or net/http's background read of
+		// the connection would hit the deadline and cancel the request.
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return buf.Bytes(), nil
 }

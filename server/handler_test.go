@@ -1,10 +1,14 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -268,5 +272,62 @@ func TestIdentityCache(t *testing.T) {
 	}
 	if n := h.cache.ll.Len(); n != 2 {
 		t.Fatalf("cache holds %d entries, max 2", n)
+	}
+}
+
+// TestBodyReadTimeout: a client that sends its headers and then stalls in
+// the middle of its body gets 408 once ReadTimeout has passed, through the
+// access-log wrapper too (it must let http.ResponseController reach the
+// connection), and a complete body sent in time is still served.
+func TestBodyReadTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	for _, accessLog := range []bool{false, true} {
+		t.Run(fmt.Sprintf("access_log=%v", accessLog), func(t *testing.T) {
+			h, _ := newTestHandler(t, func(o *Options) {
+				o.ReadTimeout = timeout
+				o.AccessLog = accessLog
+				o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			})
+			srv := httptest.NewServer(h)
+			t.Cleanup(srv.Close) // after the connections' cleanups, so a failure does not hang here
+			for _, tt := range []struct {
+				name       string
+				sent, want int // body bytes sent of the 200 announced; status
+			}{
+				{"stalled", 20, http.StatusRequestTimeout},
+				{"complete", 200, http.StatusOK},
+			} {
+				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close() })
+				body := []byte(`{"identifier":"` + strings.Repeat("a", 200-len(`{"identifier":""}`)) + `"}`)
+				head := "POST /api/v1/identities/ HTTP/1.1\r\nHost: x\r\nX-Environment-Key: " + clientKey +
+					"\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+				start := time.Now()
+				if _, err := conn.Write(append([]byte(head), body[:tt.sent]...)); err != nil {
+					t.Fatal(err)
+				}
+				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("%s: %v", tt.name, err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != tt.want {
+					t.Fatalf("%s: status %d, want %d: %s", tt.name, resp.StatusCode, tt.want, got)
+				}
+				if tt.want != http.StatusRequestTimeout {
+					continue
+				}
+				if el := time.Since(start); el < timeout || el > 3*time.Second {
+					t.Errorf("%s: answered after %s, want just after %s", tt.name, el, timeout)
+				}
+				if !strings.Contains(string(got), `"request_timeout"`) {
+					t.Errorf("%s: body %s, want a JSON error with code request_timeout", tt.name, got)
+				}
+			}
+		})
 	}
 }

@@ -141,6 +141,7 @@ func serveProxy(ctx context.Context, cfg *config.Config, ln, debugLn net.Listene
 		Logger:            logger,
 		AllowOrigins:      cfg.AllowOrigins,
 		MaxBodyBytes:      cfg.Server.MaxBodyBytes,
+		ReadTimeout:       cfg.Server.ReadTimeout(),
 		AccessLog:         cfg.Logging.EnableAccessLog,
 		ClientIP:          server.ClientIPFunc(cfg.Server.ProxyHeaders, trustAll, trusted),
 		PollInterval:      cfg.PollInterval(),
