@@ -28,23 +28,43 @@ type HTTPOptions struct {
 
 // Serve listens on ln until ctx ends, then shuts down gracefully: in-flight
 // requests finish (up to ShutdownTimeout) before it returns.
+//
+// The connection timeouts are enforced by a watchdog (timeouts.go), not by
+// net/http, whose per-request socket deadlines cost measurable throughput;
+// the http.Server itself has no timeouts. As in net/http, ReadTimeout stands
+// in for a zero ReadHeaderTimeout or IdleTimeout; it no longer bounds request
+// bodies here (the handler's Options.ReadTimeout does, and WriteTimeout
+// bounds the whole of a request once its header is read).
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, opt HTTPOptions) error {
 	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: opt.ReadHeaderTimeout,
-		ReadTimeout:       opt.ReadTimeout,
-		WriteTimeout:      opt.WriteTimeout,
-		IdleTimeout:       opt.IdleTimeout,
-		MaxHeaderBytes:    opt.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
+		Handler:        h,
+		MaxHeaderBytes: opt.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
+	}
+	wd := newWatchdog(opt)
+	if wd != nil {
+		// Wrapped under TLS, so that the handshake counts as part of the
+		// first request's header time, and TLS connections are policed too.
+		ln = wd.listener(ln)
+		srv.ConnState = wd.connState
 	}
 	if opt.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(opt.TLSCert, opt.TLSKey)
 		if err != nil {
 			return fmt.Errorf("server.tls_cert/tls_key: %w", err)
 		}
+		// No NextProtos, so no "h2": because srv.TLSConfig is set without
+		// it, srv.Serve does not add HTTP/2 either, and every connection is
+		// HTTP/1.1. The watchdog relies on that: its phases follow one
+		// request at a time, while an HTTP/2 connection multiplexes streams
+		// and reads frames (pings, settings) between them, so its
+		// ConnState and reads would not mean what the phases assume
+		// (TestTLSIsHTTP1 guards this).
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	if wd != nil {
+		defer wd.start()()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

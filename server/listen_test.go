@@ -27,7 +27,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 // serve runs Serve on a loopback listener and returns its URL, the cancel
 // that starts a graceful shutdown, and a channel with Serve's result.
-func serve(t *testing.T, h http.Handler, opt HTTPOptions) (string, context.CancelFunc, <-chan error) {
+func serve(t testing.TB, h http.Handler, opt HTTPOptions) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -96,7 +96,7 @@ func TestTLSBadCertificateFailsAtStart(t *testing.T) {
 	}
 }
 
-func selfSigned(t *testing.T, dir string) []byte {
+func selfSigned(t testing.TB, dir string) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -224,5 +224,26 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before+2 {
 		t.Fatalf("goroutines: %d before, %d after", before, n)
+	}
+}
+
+// TestTLSIsHTTP1: the watchdog's phases assume one request at a time, so a
+// client that offers HTTP/2 must still be served HTTP/1.1 over TLS.
+func TestTLSIsHTTP1(t *testing.T) {
+	opt := HTTPOptions{ReadHeaderTimeout: time.Second, WriteTimeout: time.Second, IdleTimeout: time.Second}
+	clientTLS := tlsOptions(t, &opt)
+	url, _, _ := serve(t, okHandler, opt)
+	tr := &http.Transport{TLSClientConfig: clientTLS, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.TLS == nil {
+		t.Fatal("response not over TLS")
+	}
+	if resp.ProtoMajor != 1 || resp.TLS.NegotiatedProtocol == "h2" {
+		t.Fatalf("served %s (ALPN %q) to a client offering h2; want HTTP/1.1", resp.Proto, resp.TLS.NegotiatedProtocol)
 	}
 }
