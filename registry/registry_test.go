@@ -77,3 +77,17 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupCost: the lookup runs on every request, so it must not allocate,
+// and its index must not be computable outside the process (a fresh seed
+// per registry).
+func TestLookupCost(t *testing.T) {
+	pairs := []Pair{{ClientKey: "clientA", ServerKey: "ser.serverA"}}
+	r := New(pairs)
+	if n := testing.AllocsPerRun(100, func() { r.Lookup("ser.serverA") }); n != 0 {
+		t.Errorf("Lookup allocates %v times per call", n)
+	}
+	if r2 := New(pairs); r2.seed == r.seed {
+		t.Error("two registries share a hash seed")
+	}
+}
