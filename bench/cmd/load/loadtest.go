@@ -39,6 +39,11 @@ type Result struct {
 	ServerCPUShare   float64 `json:"server_cpu_share,omitempty"`
 	RPSPerServerCPU  float64 `json:"rps_per_server_cpu,omitempty"`
 	FirstError       string  `json:"first_error,omitempty"`
+	// SliceRPS is each measured slice's requests/s, in the order the slices
+	// ran. With -groups 2 and targets given as A1 B1 A2 B2 …, slice i of
+	// group A ran right next to slice i of group B, so their ratio is
+	// little affected by background load that changes over seconds.
+	SliceRPS []float64 `json:"slice_rps,omitempty"`
 }
 
 // stats accumulates one target's measurements over its slices.
@@ -51,6 +56,14 @@ type stats struct {
 	elapsed    time.Duration
 	cpu        []cpuTimes
 	serverCPU  float64 // seconds; < 0 when unknown
+	slices     []sliceRPS
+}
+
+// sliceRPS is one measured slice: when it ran (its place in the run) and
+// its requests/s.
+type sliceRPS struct {
+	seq int
+	rps float64
 }
 
 // mergeSlices adds another target's measured slices to s: what merge adds
@@ -67,6 +80,8 @@ func (s *stats) mergeSlices(o *stats) {
 	} else {
 		s.serverCPU = -1
 	}
+	s.slices = append(s.slices, o.slices...)
+	slices.SortFunc(s.slices, func(a, b sliceRPS) int { return a.seq - b.seq })
 }
 
 func (s *stats) merge(o *stats) {
@@ -93,6 +108,7 @@ func loadTest(targets []*target, o options) []Result {
 	for i := range order {
 		order[i] = i
 	}
+	seq := 0
 	for r := 0; r < o.rounds; r++ {
 		warm := o.rewarmup
 		if r == 0 {
@@ -103,7 +119,8 @@ func loadTest(targets []*target, o options) []Result {
 			d = o.duration - slice*time.Duration(o.rounds-1)
 		}
 		for _, i := range order {
-			runSlice(targets[i], o, warm, d, &budget, acc[i])
+			runSlice(targets[i], o, warm, d, &budget, acc[i], seq)
+			seq++
 		}
 		slices.Reverse(order)
 	}
@@ -122,7 +139,7 @@ func loadTest(targets []*target, o options) []Result {
 
 // runSlice runs one target for warm+d with fresh connections, adding what
 // completes in the last d to acc.
-func runSlice(t *target, o options, warm, d time.Duration, budget *atomic.Int64, acc *stats) {
+func runSlice(t *target, o options, warm, d time.Duration, budget *atomic.Int64, acc *stats, seq int) {
 	start := time.Now()
 	measureStart := start.Add(warm)
 	measureEnd := measureStart.Add(d)
@@ -152,8 +169,13 @@ func runSlice(t *target, o options, warm, d time.Duration, budget *atomic.Int64,
 	if now := time.Now(); now.Before(measureEnd) { // the request budget ran out
 		elapsed = max(now.Sub(measureStart), 0)
 	}
+	var n uint64
 	for _, s := range per {
 		acc.merge(s)
+		n += s.hist.Count()
+	}
+	if elapsed > 0 {
+		acc.slices = append(acc.slices, sliceRPS{seq: seq, rps: float64(n) / elapsed.Seconds()})
 	}
 	acc.elapsed += elapsed
 	acc.cpu = addCPU(acc.cpu, cpu0, cpu1)
@@ -179,6 +201,9 @@ func result(t *target, o options, s *stats) Result {
 	}
 	if n > 0 {
 		res.BodyBytes = float64(s.bodyBytes) / float64(n)
+	}
+	for _, sl := range s.slices {
+		res.SliceRPS = append(res.SliceRPS, sl.rps)
 	}
 	if t.pid > 0 && s.serverCPU > 0 {
 		res.ServerCPUSeconds = s.serverCPU

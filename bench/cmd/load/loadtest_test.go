@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -51,5 +52,28 @@ func TestGroupsMergeTargets(t *testing.T) {
 		if r.DurationSeconds < 0.39 || r.DurationSeconds > 0.41 {
 			t.Errorf("group %d: measured %.3f s, want 0.4", g, r.DurationSeconds)
 		}
+		if len(r.SliceRPS) != 4 {
+			t.Errorf("group %d: %d slice rates, want 4 (2 members × 2 rounds)", g, len(r.SliceRPS))
+		}
+		var sum float64
+		for _, v := range r.SliceRPS {
+			sum += v * 0.1
+		}
+		if d := sum - float64(r.Requests); d < -1 || d > 1 {
+			t.Errorf("group %d: slice rates add up to %.0f requests, measured %d", g, sum, r.Requests)
+		}
+	}
+}
+
+// TestMergedSlicesInRunOrder: a group's slices come out in the order they
+// ran, whichever member ran them, so that slice i of one group can be paired
+// with slice i of the other.
+func TestMergedSlicesInRunOrder(t *testing.T) {
+	a := &stats{slices: []sliceRPS{{0, 10}, {7, 11}}}
+	b := &stats{slices: []sliceRPS{{2, 20}, {5, 21}}}
+	a.mergeSlices(b)
+	want := []sliceRPS{{0, 10}, {2, 20}, {5, 21}, {7, 11}}
+	if !slices.Equal(a.slices, want) {
+		t.Errorf("merged slices %v, want %v", a.slices, want)
 	}
 }
