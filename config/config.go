@@ -320,16 +320,18 @@ func (c *Config) TrustedProxies() (all bool, prefixes []netip.Prefix) {
 }
 
 // KeepAlive is how long an idle keep-alive connection stays open
-// (http.Server.IdleTimeout).
+// (server.Serve).
 func (s Server) KeepAlive() time.Duration { return seconds(s.TimeoutKeepAlive) }
 
-// ReadHeaderTimeout is http.Server.ReadHeaderTimeout.
+// ReadHeaderTimeout bounds reading a request's header (server.Serve).
 func (s Server) ReadHeaderTimeout() time.Duration { return seconds(s.ReadHeaderTimeoutSeconds) }
 
-// ReadTimeout is http.Server.ReadTimeout (0: none).
+// ReadTimeout bounds reading a request's body (0: none); it also stands in
+// for a zero header or keep-alive timeout, as in net/http.
 func (s Server) ReadTimeout() time.Duration { return seconds(s.ReadTimeoutSeconds) }
 
-// WriteTimeout is http.Server.WriteTimeout (0: none).
+// WriteTimeout bounds a request from the end of its header to the end of
+// its answer (0: none).
 func (s Server) WriteTimeout() time.Duration { return seconds(s.WriteTimeoutSeconds) }
 
 // ShutdownTimeout bounds the graceful drain on SIGTERM.
