@@ -151,7 +151,7 @@ func render(w io.Writer, lines []line) int {
 			f, c := l.Fledge, l.Ceiling
 			ratio, lo, hi, pairs := pairedRatio(f.SliceRPS, c.SliceRPS)
 			if pairs == 0 && c.RPS > 0 { // results without slices
-				ratio, lo, hi = f.RPS/c.RPS, f.RPS/c.RPS, f.RPS/c.RPS
+				ratio = f.RPS / c.RPS // lo and hi go unshown without pairs
 			}
 			target := fmt.Sprintf("ratio ≥ %.2f", e.minRatio)
 			var misses []string
