@@ -1,0 +1,152 @@
+package identity
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fledge-flags/fledge/engine"
+)
+
+// CompositeKey is the identity's primary key in Flagsmith's table:
+// {environment_api_key}_{identifier}.
+func CompositeKey(envKey, identifier string) string { return envKey + "_" + identifier }
+
+// OverrideDocumentKey is the sort key of a v2 identity-override item.
+func OverrideDocumentKey(featureID int64, identityUUID string) string {
+	return "identity_override:" + strconv.FormatInt(featureID, 10) + ":" + identityUUID
+}
+
+// ValidateIdentifier checks the identifier against the store limits.
+func ValidateIdentifier(identifier string) error {
+	if identifier == "" {
+		return fmt.Errorf("%w: identifier is empty", ErrInvalid)
+	}
+	if !utf8.ValidString(identifier) {
+		return fmt.Errorf("%w: identifier is not valid UTF-8", ErrInvalid)
+	}
+	if len(identifier) > MaxIdentifierBytes {
+		return fmt.Errorf("%w: identifier is %d UTF-8 bytes, more than %d", ErrInvalid, len(identifier), MaxIdentifierBytes)
+	}
+	return nil
+}
+
+// Validate checks an identity before it is written: the limits every store
+// enforces, whatever its backend could hold.
+func Validate(id *Identity) error {
+	if err := ValidateIdentifier(id.Identifier); err != nil {
+		return err
+	}
+	if id.EnvironmentAPIKey == "" {
+		return fmt.Errorf("%w: environment_api_key is empty", ErrInvalid)
+	}
+	if utf8.RuneCountInString(id.DashboardAlias) > MaxAliasChars {
+		return fmt.Errorf("%w: dashboard_alias longer than %d characters", ErrInvalid, MaxAliasChars)
+	}
+	for i := range id.Traits {
+		t := &id.Traits[i]
+		if t.Key == "" {
+			return fmt.Errorf("%w: traits[%d]: empty trait_key", ErrInvalid, i)
+		}
+		if utf8.RuneCountInString(t.Key) > MaxTraitKeyChars {
+			return fmt.Errorf("%w: trait_key %.40q… longer than %d characters", ErrInvalid, t.Key, MaxTraitKeyChars)
+		}
+		if t.Value.Kind == engine.KindNone {
+			return fmt.Errorf("%w: trait %q has no value", ErrInvalid, t.Key)
+		}
+		if t.Value.Kind == engine.KindString && utf8.RuneCountInString(t.Value.Str) > MaxTraitValueChars {
+			return fmt.Errorf("%w: trait %q: value longer than %d characters", ErrInvalid, t.Key, MaxTraitValueChars)
+		}
+	}
+	seen := make(map[int64]bool, len(id.Overrides))
+	for _, o := range id.Overrides {
+		if seen[o.Feature.ID] {
+			return fmt.Errorf("%w: two overrides for feature %d", ErrInvalid, o.Feature.ID)
+		}
+		seen[o.Feature.ID] = true
+	}
+	if n := EncodedSize(id); n > MaxItemBytes {
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
+	}
+	return nil
+}
+
+// EncodedSize measures an identity the way the 400 KB limit is applied: the
+// length of its item JSON (attribute names plus values), which is close to
+// DynamoDB's own measure and the same on every store.
+func EncodedSize(id *Identity) int {
+	b, err := MarshalItem(id)
+	if err != nil {
+		return MaxItemBytes + 1
+	}
+	return len(b)
+}
+
+// NewUUID returns a random (version 4) UUID in its canonical text form.
+func NewUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// Now formats t as Flagsmith's created_date: ISO-8601, microseconds, offset.
+func Now(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000+00:00") }
+
+// Clone returns a deep copy, so an UpdateFunc may modify what it gets.
+func (id *Identity) Clone() *Identity {
+	if id == nil {
+		return nil
+	}
+	c := *id
+	if id.DjangoID != nil {
+		v := *id.DjangoID
+		c.DjangoID = &v
+	}
+	c.Traits = append([]Trait(nil), id.Traits...)
+	c.SystemTraits = append([]Trait(nil), id.SystemTraits...)
+	c.Overrides = make([]Override, len(id.Overrides))
+	for i, o := range id.Overrides {
+		o.Value = append([]byte(nil), o.Value...)
+		if o.Value != nil && len(o.Value) == 0 {
+			o.Value = nil
+		}
+		o.MultivariateValues = append([]byte(nil), o.MultivariateValues...)
+		if len(o.MultivariateValues) == 0 {
+			o.MultivariateValues = nil
+		}
+		if o.DjangoID != nil {
+			v := *o.DjangoID
+			o.DjangoID = &v
+		}
+		c.Overrides[i] = o
+	}
+	if len(c.Overrides) == 0 {
+		c.Overrides = nil
+	}
+	return &c
+}
+
+// Trait returns the stored trait named key.
+func (id *Identity) Trait(key string) (engine.Value, bool) {
+	for _, t := range id.Traits {
+		if t.Key == key {
+			return t.Value, true
+		}
+	}
+	return engine.Value{}, false
+}
