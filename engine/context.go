@@ -30,6 +30,18 @@ type Identity struct {
 	Identifier string
 	Key        string // empty: derived as environment key + "_" + identifier
 	Traits     []Trait
+	// Overrides are the identity's own feature states (a stored identity's
+	// identity overrides). They beat every segment override and are never
+	// split into variants. Overrides for features the environment does not
+	// have are ignored.
+	Overrides []IdentityOverride
+}
+
+// IdentityOverride is an identity's own state for the named feature.
+type IdentityOverride struct {
+	Feature string
+	Enabled bool
+	Value   json.RawMessage // nil means null
 }
 
 // Trait is one identity trait; a KindNone value counts as not set.

@@ -23,7 +23,14 @@ type Flag struct {
 	source  *compiledFeature // the state used: default or winning override
 	segment int              // winning segment index, -1 for the default
 	variant int              // index into source.variants; -1 none (null), -2 control
+	// override is the identity's own override of the feature, which beats
+	// source; nil when it has none.
+	override *IdentityOverride
 }
+
+// identityOverrideReason is the reason Flagsmith's engine gives a flag
+// decided by an identity override (carried there by a virtual segment).
+const identityOverrideReason = "TARGETING_MATCH; segment=identity_overrides"
 
 const (
 	variantNone    = -1
@@ -34,10 +41,22 @@ const (
 func (f *Flag) Name() string { return f.feature.f.Name }
 
 // Enabled is the flag's state, taken from the winning override if any.
-func (f *Flag) Enabled() bool { return f.source.f.Enabled }
+func (f *Flag) Enabled() bool {
+	if f.override != nil {
+		return f.override.Enabled
+	}
+	return f.source.f.Enabled
+}
+
+// IdentityOverride reports whether the identity's own override decided the
+// flag.
+func (f *Flag) IdentityOverride() bool { return f.override != nil }
 
 // Value is the flag's value as compact JSON; nil means null.
 func (f *Flag) Value() json.RawMessage {
+	if f.override != nil {
+		return f.override.Value
+	}
 	if f.variant >= 0 {
 		return f.source.variants[f.variant].v.Value
 	}
@@ -71,6 +90,8 @@ func (f *Flag) Variant() (key string, ok bool) {
 // SPLIT; weight=W.
 func (f *Flag) Reason(p *Program) string {
 	switch {
+	case f.override != nil:
+		return identityOverrideReason
 	case f.variant >= 0:
 		return f.source.variants[f.variant].reason
 	case f.segment >= 0:
@@ -163,6 +184,15 @@ func (p *Program) Evaluate(id *Identity, out *Result) {
 			fl.variant = st.split(fl.source)
 		}
 		out.Flags[i] = fl
+	}
+	if id != nil {
+		for k := range id.Overrides {
+			o := &id.Overrides[k]
+			if i, ok := p.featureIndex[o.Feature]; ok {
+				fl := &out.Flags[i]
+				fl.override, fl.variant = o, variantNone
+			}
+		}
 	}
 	st.id = nil
 	st.tree, st.idTree = nil, nil

@@ -580,3 +580,70 @@ func TestDuplicateFeatureNames(t *testing.T) {
 		t.Errorf("duplicate feature: flags %+v", res.Flags)
 	}
 }
+
+// TestIdentityOverrides: a stored identity's own overrides beat every
+// segment override, replace multivariate splits, and ignore features the
+// environment does not have.
+func TestIdentityOverrides(t *testing.T) {
+	const mv = `{"environment": {"key": "env", "name": "n"},
+		"identity": {"identifier": "u"},
+		"features": {
+			"f": {"key": "fk", "name": "f", "enabled": false, "value": "default"},
+			"m": {"key": "mk", "name": "m", "enabled": true, "value": "control",
+				"variants": [{"value": "a", "weight": 100, "priority": 1}]},
+			"g": {"key": "gk", "name": "g", "enabled": true, "value": 1}},
+		"segments": {"s": ` + `{"key": "s", "name": "s", "rules": [{"type": "ALL"}],
+			"overrides": [{"key": "fk", "name": "f", "enabled": true, "value": "seg", "priority": -100}]}}}`
+	for _, tc := range []struct {
+		name      string
+		overrides []IdentityOverride
+		want      map[string]string // name -> enabled/value/reason
+	}{
+		{"none: segment and split decide", nil, map[string]string{
+			"f": `true "seg" TARGETING_MATCH; segment=s`, "m": `true "a" SPLIT; weight=100`, "g": `true 1 DEFAULT`}},
+		{"beats the strongest segment", []IdentityOverride{{Feature: "f", Enabled: false, Value: json.RawMessage(`"mine"`)}}, map[string]string{
+			"f": `false "mine" ` + identityOverrideReason, "g": `true 1 DEFAULT`}},
+		{"replaces a split", []IdentityOverride{{Feature: "m", Enabled: true, Value: json.RawMessage(`"z"`)}}, map[string]string{
+			"m": `true "z" ` + identityOverrideReason}},
+		{"null value", []IdentityOverride{{Feature: "g", Enabled: false}}, map[string]string{
+			"g": `false null ` + identityOverrideReason}},
+		{"unknown feature ignored", []IdentityOverride{{Feature: "nope", Enabled: true}}, map[string]string{
+			"f": `true "seg" TARGETING_MATCH; segment=s`, "g": `true 1 DEFAULT`}},
+	} {
+		p, ctx := compileJSON(t, mv)
+		ctx.Identity.Overrides = tc.overrides
+		var r Result
+		p.Evaluate(ctx.Identity, &r)
+		for i := range r.Flags {
+			f := &r.Flags[i]
+			want, ok := tc.want[f.Name()]
+			if !ok {
+				continue
+			}
+			got := fmt.Sprintf("%v %s %s", f.Enabled(), appendRaw(nil, f.Value()), f.Reason(p))
+			if got != want {
+				t.Errorf("%s: flag %s = %s, want %s", tc.name, f.Name(), got, want)
+			}
+			if _, isVariant := f.Variant(); isVariant && f.IdentityOverride() {
+				t.Errorf("%s: flag %s has a variant under an identity override", tc.name, f.Name())
+			}
+		}
+	}
+}
+
+func TestIdentityOverridesAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector; CI also runs this test without -race")
+	}
+	p, ctx := compileJSON(t, allocContext)
+	id := *ctx.Identity
+	id.Overrides = []IdentityOverride{{Feature: p.Default(0).Name, Enabled: true, Value: json.RawMessage(`"x"`)}}
+	var r Result
+	p.Evaluate(&id, &r)
+	if !r.Flags[0].IdentityOverride() {
+		t.Fatal("the override did not apply")
+	}
+	if allocs := testing.AllocsPerRun(1000, func() { p.Evaluate(&id, &r) }); allocs != 0 {
+		t.Errorf("Program.Evaluate with identity overrides allocates %v times per call, want 0", allocs)
+	}
+}
