@@ -24,6 +24,7 @@ type Document struct {
 	HideSensitiveData               bool               `json:"hide_sensitive_data"`
 	HideDisabledFlags               *bool              `json:"hide_disabled_flags"`
 	UseIdentityOverridesInLocalEval *bool              `json:"use_identity_overrides_in_local_eval"`
+	UseIdentityCompositeKeyForHash  *bool              `json:"use_identity_composite_key_for_hashing"`
 	Project                         Project            `json:"project"`
 	FeatureStates                   []FeatureState     `json:"feature_states"`
 	IdentityOverrides               []IdentityOverride `json:"identity_overrides"`
@@ -160,6 +161,22 @@ func parseTimestamp(s string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// Organisation is the organisation settings the edge applies.
+type Organisation struct {
+	PersistTraitData *bool `json:"persist_trait_data"`
+	StopServingFlags bool  `json:"stop_serving_flags"`
+}
+
+// Org reads the project's organisation; a missing or unreadable one gives
+// the defaults (traits persisted, flags served).
+func (d *Document) Org() Organisation {
+	var o Organisation
+	if len(d.Project.Organisation) > 0 {
+		_ = json.Unmarshal(d.Project.Organisation, &o)
+	}
+	return o
 }
 
 // EffectiveHideDisabledFlags applies core's rule: the environment's setting

@@ -23,6 +23,8 @@ type Snapshot struct {
 	// pointer-rich tree leaves the garbage collector less to scan.
 	APIKey  string
 	Program *engine.Program
+	// EnvironmentID is Flagsmith's numeric environment id, as text.
+	EnvironmentID string
 
 	UpdatedAt time.Time
 	// UpdatedAtHeader (X-Flagsmith-Document-Updated-At) and LastModified
@@ -42,6 +44,10 @@ type Snapshot struct {
 	hideDisabled      bool
 	hideSensitive     bool
 	allowClientTraits bool
+	persistTraits     bool
+	stopServing       bool
+	compositeHashing  bool
+	overridesInDoc    bool
 	flags             [2]Body              // by keyKind
 	flagJSON          [2]map[string][]byte // ?feature=NAME, by keyKind
 	results           sync.Pool
@@ -130,7 +136,13 @@ func Compile(doc *Document, warn func(msg string)) (*Snapshot, error) {
 		hideDisabled:      doc.EffectiveHideDisabledFlags(),
 		hideSensitive:     doc.HideSensitiveData,
 		allowClientTraits: doc.AllowClientTraits == nil || *doc.AllowClientTraits,
+		EnvironmentID:     doc.ID.String(),
+		compositeHashing:  doc.UseIdentityCompositeKeyForHash != nil && *doc.UseIdentityCompositeKeyForHash,
+		overridesInDoc:    doc.UseIdentityOverridesInLocalEval != nil && *doc.UseIdentityOverridesInLocalEval,
 	}
+	org := doc.Org()
+	s.persistTraits = org.PersistTraitData == nil || *org.PersistTraitData
+	s.stopServing = org.StopServingFlags
 	if !s.UpdatedAt.IsZero() {
 		s.UpdatedAtHeader = []string{UpdatedAtHeader(s.UpdatedAt)}
 		s.LastModified = []string{s.UpdatedAt.Format(http1123)}
@@ -283,6 +295,21 @@ func (s *Snapshot) FlagJSON(kind KeyKind, name string) ([]byte, bool) {
 
 // HideSensitiveData reports whether identity responses must leave out traits.
 func (s *Snapshot) HideSensitiveData() bool { return s.hideSensitive }
+
+// PersistTraitData reports whether the organisation lets traits be stored.
+func (s *Snapshot) PersistTraitData() bool { return s.persistTraits }
+
+// StopServingFlags reports whether the organisation is barred from serving
+// flags (every SDK call is refused).
+func (s *Snapshot) StopServingFlags() bool { return s.stopServing }
+
+// CompositeKeyHashing reports use_identity_composite_key_for_hashing: stored
+// identities hash their composite key rather than their core id.
+func (s *Snapshot) CompositeKeyHashing() bool { return s.compositeHashing }
+
+// IdentityOverridesInLocalEval reports use_identity_overrides_in_local_eval:
+// the environment document carries identity overrides.
+func (s *Snapshot) IdentityOverridesInLocalEval() bool { return s.overridesInDoc }
 
 // AllowClientTraits reports whether client keys may send traits.
 func (s *Snapshot) AllowClientTraits() bool { return s.allowClientTraits }

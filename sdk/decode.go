@@ -22,6 +22,10 @@ type decoder struct {
 	s   string // the body, copied once
 	raw []byte // the same bytes, for json.RawMessage slices
 	i   int
+	// edge applies the api role's rules (core's serializer): identifiers
+	// and trait keys are trimmed and may be numbers, a missing identifier
+	// means a fully transient identity, and trait_value is required.
+	edge bool
 }
 
 type syntaxError struct{ msg string }
@@ -244,11 +248,11 @@ func invalidJSON(err error) *FieldError {
 }
 
 // decodeIdentityRequest is DecodeIdentityRequest's reader.
-func decodeIdentityRequest(body []byte) (*IdentityRequest, error) {
+func decodeIdentityRequest(body []byte, edge bool) (*IdentityRequest, error) {
 	if !utf8.Valid(body) {
 		return nil, fieldErr("json_invalid", "request body is not valid UTF-8")
 	}
-	d := &decoder{raw: append([]byte(nil), body...)}
+	d := &decoder{raw: append([]byte(nil), body...), edge: edge}
 	d.s = string(d.raw)
 	if c := d.peek(); c != '{' {
 		if _, _, err := d.value(0); err != nil {
@@ -280,8 +284,13 @@ func decodeIdentityRequest(body []byte) (*IdentityRequest, error) {
 				return nil
 			}
 			if d.peek() != '"' {
-				if _, _, err := d.value(1); err != nil {
+				start, end, err := d.value(1)
+				if err != nil {
 					return err
+				}
+				if c := d.s[start]; d.edge && (c == '-' || (c >= '0' && c <= '9')) {
+					req.Identity.Identifier = d.s[start:end] // core turns a number into its text
+					return nil
 				}
 				identifierErr = fieldErr("string_type", "Input should be a valid string", "identifier")
 				return nil
@@ -289,6 +298,9 @@ func decodeIdentityRequest(body []byte) (*IdentityRequest, error) {
 			s, err := d.str()
 			if err != nil {
 				return err
+			}
+			if d.edge {
+				s = strings.TrimSpace(s)
 			}
 			req.Identity.Identifier = s
 		case "transient":
@@ -317,6 +329,20 @@ func decodeIdentityRequest(body []byte) (*IdentityRequest, error) {
 	}
 	if d.peek() != 0 {
 		return nil, fieldErr("json_invalid", "request body has data after the JSON object")
+	}
+	if d.edge {
+		// No identifier (missing, null, empty or blank) is a fully
+		// transient identity, decided by the identify stage.
+		if len(req.Identity.Identifier) > MaxEdgeIdentifierBytes {
+			return nil, fieldErr("string_too_long", fmt.Sprintf("Identifier is %d UTF-8 bytes; the limit is %d", len(req.Identity.Identifier), MaxEdgeIdentifierBytes), "identifier")
+		}
+		if identifierErr != nil {
+			return nil, identifierErr
+		}
+		if fieldError != nil {
+			return nil, fieldError
+		}
+		return req, nil
 	}
 	switch {
 	case !identifierSeen:
@@ -391,11 +417,17 @@ func (d *decoder) trait(req *IdentityRequest, i int, note func(*FieldError)) err
 			keySeen = true
 			if d.peek() == '"' {
 				s, err := d.str()
+				if d.edge {
+					s = strings.TrimSpace(s)
+				}
 				key, keyIsString = s, true
 				return err
 			}
 			keyIsString = false
-			_, _, err := d.value(3)
+			start, end, err := d.value(3)
+			if c := d.s[start]; err == nil && d.edge && (c == '-' || (c >= '0' && c <= '9')) {
+				key, keyIsString = d.s[start:end], true
+			}
 			return err
 		case "trait_value":
 			var err error
@@ -443,6 +475,10 @@ func (d *decoder) trait(req *IdentityRequest, i int, note func(*FieldError)) err
 		return nil
 	case utf8.RuneCountInString(key) > MaxTraitKeyChars:
 		note(fieldErr("string_too_long", fmt.Sprintf("String should have at most %d characters", MaxTraitKeyChars), "traits", i, "trait_key"))
+		return nil
+	}
+	if valStart < 0 && d.edge {
+		note(fieldErr("missing", "Field required", "traits", i, "trait_value"))
 		return nil
 	}
 	rt.Key = key

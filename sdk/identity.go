@@ -19,6 +19,9 @@ const (
 	MaxTraitValueChars = 2000
 	MaxTraitKeyChars   = 200
 	MaxIdentifierChars = 2000
+	// MaxEdgeIdentifierBytes is the api role's identifier limit: DynamoDB's
+	// key limit, enforced on every store (identity.MaxIdentifierBytes).
+	MaxEdgeIdentifierBytes = 1024
 )
 
 // IdentityRequest is a decoded POST /api/v1/identities/ body.
@@ -27,6 +30,9 @@ type IdentityRequest struct {
 	// RawTraits keeps each trait as sent, to echo it back.
 	RawTraits []RawTrait
 	Transient bool
+	// Get marks GET /identities/?identifier=: no traits; for the api role
+	// a lazy create unless Transient.
+	Get bool
 }
 
 // RawTrait is a trait as it came in.
@@ -65,13 +71,19 @@ func fieldErr(typ, msg string, loc ...any) *FieldError {
 	return &FieldError{Loc: append([]any{"body"}, loc...), Type: typ, Msg: msg}
 }
 
-// DecodeIdentityRequest decodes and validates an identities request body.
+// DecodeIdentityRequest decodes and validates an identities request body
+// with the proxy's rules (Flagsmith's edge proxy: identifier required).
 func DecodeIdentityRequest(body []byte) (*IdentityRequest, error) {
-	req, err := decodeIdentityRequest(body)
-	if err != nil {
-		return nil, err
-	}
-	return req, nil
+	return decodeIdentityRequest(body, false)
+}
+
+// DecodeEdgeIdentityRequest decodes and validates an identities request
+// body with the api role's rules, which are core's: the identifier is
+// trimmed, may be a number, and may be absent or blank (a fully transient
+// identity); it must fit in MaxEdgeIdentifierBytes; trait keys are trimmed
+// and trait_value is required.
+func DecodeEdgeIdentityRequest(body []byte) (*IdentityRequest, error) {
+	return decodeIdentityRequest(body, true)
 }
 
 // traitValue types a trait value: string (at most 2000 characters), integer,
@@ -123,30 +135,49 @@ func traitValue(data json.RawMessage) (engine.Value, json.RawMessage, *FieldErro
 	}
 }
 
-// AppendIdentityResponse appends the /identities/ response body:
-// {"identifier":…,"flags":[…],"traits":[…]}. Traits are echoed as sent, as
-// the Flagsmith edge proxy does (it stores nothing), unless the environment
-// hides sensitive data.
+// AppendIdentityResponse appends the /identities/ response body of the
+// proxy role: traits are echoed as sent (it stores nothing).
 func AppendIdentityResponse(dst []byte, snap *environment.Snapshot, kind environment.KeyKind, req *IdentityRequest) []byte {
+	var id Identified
+	Transient{}.identify(req, &id)
+	return AppendIdentified(dst, snap, kind, &id)
+}
+
+// AppendIdentified appends the /identities/ response body for an
+// identified request: {"identifier":…,"flags":[…],"traits":[…]}. Traits are
+// left out when the environment hides sensitive data.
+func AppendIdentified(dst []byte, snap *environment.Snapshot, kind environment.KeyKind, id *Identified) []byte {
 	dst = append(dst, `{"identifier":`...)
-	dst = engine.AppendJSONString(dst, req.Identity.Identifier)
+	dst = engine.AppendJSONString(dst, id.Identity.Identifier)
 	dst = append(dst, `,"flags":`...)
-	dst = snap.AppendIdentityFlags(dst, kind, &req.Identity)
-	dst = append(dst, `,"traits":[`...)
-	if !snap.HideSensitiveData() {
-		for i, t := range req.RawTraits {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"trait_key":`...)
-			dst = engine.AppendJSONString(dst, t.Key)
-			dst = append(dst, `,"trait_value":`...)
-			dst = append(dst, t.Value...)
-			if t.Transient {
-				dst = append(dst, `,"transient":true`...)
-			}
-			dst = append(dst, '}')
-		}
+	dst = snap.AppendIdentityFlags(dst, kind, &id.Identity)
+	dst = append(dst, `,"traits":`...)
+	if snap.HideSensitiveData() {
+		return append(dst, "[]}"...)
 	}
-	return append(dst, "]}"...)
+	return append(AppendTraits(dst, id.Traits), '}')
+}
+
+// AppendTraits appends traits as the SDKs read them:
+// [{"trait_key","trait_value"(,"transient":true)}].
+func AppendTraits(dst []byte, traits []RawTrait) []byte {
+	dst = append(dst, '[')
+	for i, t := range traits {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"trait_key":`...)
+		dst = engine.AppendJSONString(dst, t.Key)
+		dst = append(dst, `,"trait_value":`...)
+		if t.Value == nil {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, t.Value...)
+		}
+		if t.Transient {
+			dst = append(dst, `,"transient":true`...)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
 }

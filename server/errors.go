@@ -27,6 +27,12 @@ func writeError(w http.ResponseWriter, code int, status, message string) {
 // writeValidation writes a 422 in the shape of the Python edge proxy's
 // validation errors, naming the field.
 func writeValidation(w http.ResponseWriter, err error) {
+	writeFieldError(w, http.StatusUnprocessableEntity, err)
+}
+
+// writeFieldError writes a field error with the status of the role: 422
+// for the proxy (the Python edge proxy's), 400 for the api role (core's).
+func writeFieldError(w http.ResponseWriter, code int, err error) {
 	var fe *sdk.FieldError
 	if !errors.As(err, &fe) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
@@ -36,7 +42,7 @@ func writeValidation(w http.ResponseWriter, err error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusUnprocessableEntity)
+	w.WriteHeader(code)
 	_, _ = w.Write(body)
 }
 

@@ -46,7 +46,17 @@ type Options struct {
 	// IdentityCacheSize > 0 caches identity responses (LRU), as the edge
 	// proxy's endpoint_caches.identities does.
 	IdentityCacheSize int
-	now               func() time.Time
+	// Identifier is the identify stage of /identities/ requests; nil is
+	// the proxy's (sdk.Transient).
+	Identifier sdk.Identifier
+	// Edge applies the api role's request rules: core's validation (400,
+	// optional identifier, trimmed keys) and no identity response cache,
+	// since answers depend on stored state.
+	Edge bool
+	// Routes adds endpoints of a role (the api role's admin API and
+	// trait endpoints), tried before "not found".
+	Routes http.Handler
+	now    func() time.Time
 }
 
 // Handler serves every endpoint.
@@ -77,6 +87,13 @@ func New(opt Options) *Handler {
 		}
 		h.origins[strings.TrimSuffix(o, "/")] = true
 	}
+	if opt.Identifier == nil {
+		opt.Identifier = sdk.Transient{}
+	}
+	if opt.Edge {
+		opt.IdentityCacheSize = 0
+	}
+	h.opt = opt
 	if opt.IdentityCacheSize > 0 {
 		h.cache = newIdentityCache(opt.IdentityCacheSize)
 	}
@@ -126,6 +143,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/proxy/health/readiness", "/proxy/health", "/health":
 		h.methods(w, r, h.readiness, http.MethodGet)
 	default:
+		if h.opt.Routes != nil {
+			h.opt.Routes.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+clip(r.URL.Path))
 	}
 }
@@ -207,32 +228,34 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		req, err = sdk.DecodeIdentityRequest(body)
+		if h.opt.Edge {
+			req, err = sdk.DecodeEdgeIdentityRequest(body)
+		} else {
+			req, err = sdk.DecodeIdentityRequest(body)
+		}
 		h.putBody(body)
 		if err != nil {
-			writeValidation(w, err)
+			h.writeFieldError(w, err)
 			return
 		}
 	} else {
-		q := r.URL.Query()
-		identifier := q.Get("identifier")
-		if identifier == "" {
-			writeValidation(w, &sdk.FieldError{Loc: []any{"query", "identifier"}, Type: "missing", Msg: "Field required"})
+		if req = h.identityQuery(w, r); req == nil {
 			return
 		}
-		if len([]rune(identifier)) > sdk.MaxIdentifierChars {
-			writeValidation(w, &sdk.FieldError{Loc: []any{"query", "identifier"}, Type: "string_too_long", Msg: "String should have at most 2000 characters"})
-			return
-		}
-		req = &sdk.IdentityRequest{Identity: engine.Identity{Identifier: identifier}}
 	}
-	if kind == environment.ClientKey && !snap.AllowClientTraits() {
+	if kind == environment.ClientKey && !snap.AllowClientTraits() && !h.opt.Edge {
 		// The environment forbids client-side traits: drop them entirely.
+		// (The api role's identify stage applies the rule itself.)
 		req.Identity.Traits, req.RawTraits = nil, nil
+	}
+	var id sdk.Identified
+	if err := h.opt.Identifier.Identify(r.Context(), snap, kind, req, &id); err != nil {
+		h.identifyFailed(w, r, err)
+		return
 	}
 	setUpdatedAt(w, snap)
 	bp := h.bufs.Get().(*[]byte)
-	out := sdk.AppendIdentityResponse((*bp)[:0], snap, kind, req)
+	out := sdk.AppendIdentified((*bp)[:0], snap, kind, &id)
 	if cacheKey != "" {
 		h.cache.put(cacheKey, snap, append([]byte(nil), out...))
 	}
@@ -241,6 +264,68 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 	if cap(out) <= 1<<20 {
 		h.bufs.Put(bp)
 	}
+}
+
+// identityQuery reads GET /identities/?identifier=…[&transient=…],
+// answering the error itself when it returns nil.
+func (h *Handler) identityQuery(w http.ResponseWriter, r *http.Request) *sdk.IdentityRequest {
+	q := r.URL.Query()
+	identifier := q.Get("identifier")
+	if h.opt.Edge {
+		identifier = strings.TrimSpace(identifier)
+	}
+	if identifier == "" {
+		h.writeFieldError(w, &sdk.FieldError{Loc: []any{"query", "identifier"}, Type: "missing", Msg: "Field required"})
+		return nil
+	}
+	if h.opt.Edge {
+		if len(identifier) > sdk.MaxEdgeIdentifierBytes {
+			h.writeFieldError(w, &sdk.FieldError{Loc: []any{"query", "identifier"}, Type: "string_too_long",
+				Msg: "Identifier is " + itoa(int64(len(identifier))) + " UTF-8 bytes; the limit is " + itoa(sdk.MaxEdgeIdentifierBytes)})
+			return nil
+		}
+	} else if len([]rune(identifier)) > sdk.MaxIdentifierChars {
+		h.writeFieldError(w, &sdk.FieldError{Loc: []any{"query", "identifier"}, Type: "string_too_long", Msg: "String should have at most 2000 characters"})
+		return nil
+	}
+	req := &sdk.IdentityRequest{Identity: engine.Identity{Identifier: identifier}, Get: true}
+	if v := q.Get("transient"); v != "" && h.opt.Edge {
+		// A boolean, not "any value": Android SDKs sent transient=false
+		// on every call (flagsmith#5260).
+		t, err := strconv.ParseBool(v)
+		if err != nil {
+			h.writeFieldError(w, &sdk.FieldError{Loc: []any{"query", "transient"}, Type: "bool_parsing", Msg: "Input should be a valid boolean"})
+			return nil
+		}
+		req.Transient = t
+	}
+	return req
+}
+
+func (h *Handler) writeFieldError(w http.ResponseWriter, err error) {
+	if h.opt.Edge {
+		writeFieldError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeValidation(w, err)
+}
+
+// identifyFailed answers an identify stage's error: a field error is the
+// client's; anything else is the store's, which the client may retry.
+func (h *Handler) identifyFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if fe, ok := errors.AsType[*sdk.FieldError](err); ok {
+		h.writeFieldError(w, fe)
+		return
+	}
+	if errors.Is(err, sdk.ErrForbidden) {
+		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+		return
+	}
+	if r.Context().Err() != nil {
+		return // the client is gone
+	}
+	h.opt.Logger.Error("identity store", "path", r.URL.Path, "error", err.Error())
+	writeError(w, http.StatusServiceUnavailable, "service_unavailable", "the identity store is unavailable; try again")
 }
 
 var errBodyTooLarge = errors.New("request body too large")
