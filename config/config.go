@@ -75,6 +75,11 @@ type Config struct {
 	// trusted when Server.ProxyHeaders is on: IPs, CIDR prefixes, or "*".
 	ForwardedAllowIPs []string `json:"forwarded_allow_ips"`
 
+	// The api role's settings (config/api.go).
+	Store Store `json:"store"`
+	Admin Admin `json:"admin"`
+	API   API   `json:"api"`
+
 	// Unknown holds the ignored keys (dotted paths, sorted) so the caller
 	// can warn about typos.
 	Unknown []string `json:"-"`
@@ -180,6 +185,8 @@ func Default() *Config {
 		HealthCheck:       HealthCheck{EnvironmentUpdateGracePeriodSeconds: &grace},
 		Environments:      []string{},
 		ForwardedAllowIPs: []string{DefaultForwardedAllowIP},
+		Store:             defaultStore(),
+		Admin:             Admin{Tokens: []string{}},
 	}
 }
 
@@ -370,6 +377,7 @@ func (c *Config) Redacted() ([]byte, error) {
 	if u, err := url.Parse(c.APIURL); err == nil {
 		r.APIURL = u.Redacted()
 	}
+	r.Admin.Tokens = redactTokens(c.Admin.Tokens)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

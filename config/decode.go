@@ -184,6 +184,9 @@ func (d *decoder) topFields(c *Config) []field {
 		{names: []string{"snapshot_dir"}, kind: envString, set: d.str(&c.SnapshotDir)},
 		{names: []string{"web_concurrency"}, kind: envScalar, set: d.integer(&c.WebConcurrency)},
 		{names: []string{"forwarded_allow_ips"}, kind: envStringList, set: d.strList(&c.ForwardedAllowIPs)},
+		{names: []string{"store"}, kind: envJSON, set: d.store(&c.Store)},
+		{names: []string{"admin"}, kind: envJSON, set: d.admin(&c.Admin)},
+		{names: []string{"api"}, kind: envJSON, set: d.api(&c.API)},
 	}
 }
 

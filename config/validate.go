@@ -21,6 +21,7 @@ func (c *Config) validate() error {
 		c.validateLogging,
 		c.validateServer,
 		c.validateMisc,
+		c.validateAPI,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -1,0 +1,37 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/fledge-flags/fledge/config"
+	"github.com/fledge-flags/fledge/edge"
+	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/registry"
+	"github.com/fledge-flags/fledge/server"
+)
+
+// StoreOpener opens the identity store the configuration names. Run uses
+// OpenStore; tests may substitute another.
+type StoreOpener func(ctx context.Context, cfg *config.Config, logger *slog.Logger) (identity.Store, error)
+
+// apiRole adds the Edge API to the proxy's handler options: the identity
+// store, the persisting identify stage and the api role's routes.
+func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, opts *server.Options, logger *slog.Logger) (io.Closer, error) {
+	store, err := OpenStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	opts.Edge = true
+	opts.Identifier = &edge.Identifier{
+		Store:                       store,
+		Logger:                      logger,
+		EvaluateBlockedClientTraits: cfg.API.EvaluateDisallowedClientTraits,
+	}
+	opts.Routes = edgeRoutes(cfg, reg, store, logger)
+	return store, nil
+}
+
+var errNoStore = errors.New("no such store type")
