@@ -101,5 +101,3 @@ func runRole(role app.Role, usage string, args []string, env []string, stdout, s
 	}
 	return 0
 }
-
-
