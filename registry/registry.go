@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"hash/maphash"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,37 @@ type Env struct {
 	lastSuccess atomic.Int64
 	// warm is set while the snapshot came from disk, not the upstream.
 	warm atomic.Bool
+	feed *feed
+}
+
+// Change announces that an environment's snapshot was replaced. Old is nil
+// for the first snapshot.
+type Change struct {
+	Env      *Env
+	Old, New *environment.Snapshot
+}
+
+// feed is the registry's change feed: subscribers are called, in the
+// order they subscribed, by whichever goroutine installs a snapshot (a
+// source's), so they must return quickly and hand long work elsewhere.
+type feed struct {
+	mu   sync.Mutex
+	next int
+	subs map[int]func(Change)
+	// order keeps delivery deterministic.
+	order []int
+}
+
+func (f *feed) publish(c Change) {
+	f.mu.Lock()
+	fns := make([]func(Change), 0, len(f.order))
+	for _, id := range f.order {
+		fns = append(fns, f.subs[id])
+	}
+	f.mu.Unlock()
+	for _, fn := range fns {
+		fn(c)
+	}
 }
 
 // Snapshot is the environment's current snapshot, nil before the first one.
@@ -46,6 +78,34 @@ type Registry struct {
 	// every request.)
 	seed   maphash.Seed
 	byHash map[uint64]lookup
+	feed   feed
+}
+
+// Subscribe calls fn with every snapshot change from now on (realtime
+// streams, caches, metrics). fn runs on the goroutine that installs the
+// snapshot and must not block. The returned function unsubscribes.
+func (r *Registry) Subscribe(fn func(Change)) (unsubscribe func()) {
+	f := &r.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.subs == nil {
+		f.subs = map[int]func(Change){}
+	}
+	id := f.next
+	f.next++
+	f.subs[id] = fn
+	f.order = append(f.order, id)
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.subs, id)
+		for i, o := range f.order {
+			if o == id {
+				f.order = append(f.order[:i:i], f.order[i+1:]...)
+				break
+			}
+		}
+	}
 }
 
 type lookup struct {
@@ -58,7 +118,7 @@ type lookup struct {
 func New(pairs []Pair) *Registry {
 	r := &Registry{}
 	for _, p := range pairs {
-		r.envs = append(r.envs, &Env{ClientKey: p.ClientKey, ServerKey: p.ServerKey})
+		r.envs = append(r.envs, &Env{ClientKey: p.ClientKey, ServerKey: p.ServerKey, feed: &r.feed})
 	}
 	for !r.index(maphash.MakeSeed()) {
 		// Two different keys share a 64-bit hash (odds about n²/2⁶⁴):
@@ -115,9 +175,16 @@ func (r *Registry) Lookup(key string) (*Env, environment.KeyKind, bool) {
 
 // Store swaps in a new snapshot that came from the upstream or a file.
 func (e *Env) Store(s *environment.Snapshot, now time.Time) {
-	e.snap.Store(s)
+	old := e.snap.Swap(s)
 	e.warm.Store(false)
 	e.lastSuccess.Store(now.UnixNano())
+	e.announce(old, s)
+}
+
+func (e *Env) announce(old, s *environment.Snapshot) {
+	if old != s && e.feed != nil {
+		e.feed.publish(Change{Env: e, Old: old, New: s})
+	}
 }
 
 // StoreWarm installs a snapshot read from the warm-start directory. It does
@@ -125,6 +192,7 @@ func (e *Env) Store(s *environment.Snapshot, now time.Time) {
 func (e *Env) StoreWarm(s *environment.Snapshot) {
 	if e.snap.CompareAndSwap(nil, s) {
 		e.warm.Store(true)
+		e.announce(nil, s)
 	}
 }
 

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,39 @@ func TestLookupCost(t *testing.T) {
 	}
 	if r2 := New(pairs); r2.seed == r.seed {
 		t.Error("two registries share a hash seed")
+	}
+}
+
+func TestChangeFeed(t *testing.T) {
+	r := New([]Pair{{ClientKey: "clientA"}, {ClientKey: "clientB"}})
+	var got []string
+	unsubscribe := r.Subscribe(func(c Change) {
+		old := "nil"
+		if c.Old != nil {
+			old = c.Old.APIKey
+		}
+		got = append(got, c.Env.ClientKey+":"+old+"->"+c.New.APIKey)
+	})
+	var second int
+	r.Subscribe(func(Change) { second++ })
+	a1 := &environment.Snapshot{APIKey: "v1"}
+	a2 := &environment.Snapshot{APIKey: "v2"}
+	now := time.Now()
+	r.Env("clientA").Store(a1, now)
+	r.Env("clientA").Store(a1, now) // the same snapshot again: no change
+	r.Env("clientA").Store(a2, now)
+	r.Env("clientB").StoreWarm(a1)
+	r.Env("clientB").StoreWarm(a2) // warm start only fills an empty slot
+	want := []string{"clientA:nil->v1", "clientA:v1->v2", "clientB:nil->v1"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("changes = %q, want %q", got, want)
+	}
+	unsubscribe()
+	r.Env("clientB").Store(a2, now)
+	if len(got) != len(want) {
+		t.Errorf("an unsubscribed function was called: %q", got)
+	}
+	if second != 4 {
+		t.Errorf("second subscriber saw %d changes, want 4", second)
 	}
 }
