@@ -24,12 +24,14 @@ func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, op
 	if err != nil {
 		return nil, err
 	}
-	opts.Edge = true
-	opts.Identifier = &edge.Identifier{
+	id := &edge.Identifier{
 		Store:                       store,
 		Logger:                      logger,
 		EvaluateBlockedClientTraits: cfg.API.EvaluateDisallowedClientTraits,
 	}
+	opts.Edge = true
+	opts.Identifier = id
+	opts.Traits = id
 	opts.Routes = edgeRoutes(cfg, reg, store, logger)
 	return store, nil
 }
