@@ -18,5 +18,6 @@ func openEmbedded(_ context.Context, cfg *config.Config, logger *slog.Logger) (i
 	if err != nil {
 		return nil, errStore("store.path", err)
 	}
+	logger.Info("identity store: embedded", "path", cfg.Store.Path)
 	return s, nil
 }
