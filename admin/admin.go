@@ -80,16 +80,16 @@ type handler struct {
 type routeKind int
 
 const (
-	routeIdentities      routeKind = iota // edge-identities/
-	routeIdentity                         // edge-identities/{uuid}/
-	routeListTraits                       // …/list-traits/
-	routeUpdateTraits                     // …/update-traits/
-	routeFeatureStates                    // …/edge-featurestates/
-	routeFeatureState                     // …/edge-featurestates/{featurestate_uuid}/
-	routeAllFeatureStates                 // …/edge-featurestates/all/
-	routeClone                            // …/edge-featurestates/clone-from-given-identity/
-	routeOverrides                        // edge-identity-overrides
-	routeByIdentifier                     // environments/environments/{key}/edge-identities-featurestates
+	routeIdentities       routeKind = iota // edge-identities/
+	routeIdentity                          // edge-identities/{uuid}/
+	routeListTraits                        // …/list-traits/
+	routeUpdateTraits                      // …/update-traits/
+	routeFeatureStates                     // …/edge-featurestates/
+	routeFeatureState                      // …/edge-featurestates/{featurestate_uuid}/
+	routeAllFeatureStates                  // …/edge-featurestates/all/
+	routeClone                             // …/edge-featurestates/clone-from-given-identity/
+	routeOverrides                         // edge-identity-overrides
+	routeByIdentifier                      // environments/environments/{key}/edge-identities-featurestates
 )
 
 type route struct {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"time"
 
+	"github.com/fledge-flags/fledge/admin"
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/edge"
 	"github.com/fledge-flags/fledge/identity"
@@ -30,8 +32,16 @@ func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, op
 		Logger:                      logger,
 		EvaluateBlockedClientTraits: cfg.API.EvaluateDisallowedClientTraits,
 	}
-	opts.Routes = edgeRoutes(cfg, reg, store, logger)
+	// docs renders the environment document with the store's identity
+	// overrides. TODO(lead): serve it from environmentDocument once
+	// server.Options has the hook (see admin.DocumentOverrides.Document).
+	docs := admin.NewDocumentOverrides(store, admin.DocumentOptions{MaxAge: documentOverridesMaxAge})
+	opts.Routes = edgeRoutes(cfg, reg, store, docs, logger)
 	return store, nil
 }
+
+// documentOverridesMaxAge bounds how stale the document's identity
+// overrides may be when another process writes the store.
+const documentOverridesMaxAge = 30 * time.Second
 
 var errNoStore = errors.New("no such store type")
