@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -112,7 +113,8 @@ func newFixture(t *testing.T, store identity.Store) *fixture {
 	reg.Env(envA).Store(f.snapA, time.Now())
 	reg.Env(envB).Store(compile(t, docJSON(envB, 2, false, false)), time.Now())
 	f.docs = admin.NewDocumentOverrides(store, admin.DocumentOptions{})
-	f.h = admin.New(admin.Options{Registry: reg, Store: store, Tokens: []string{token, token2}, Documents: f.docs})
+	f.h = admin.New(admin.Options{Registry: reg, Store: store, Tokens: []string{token, token2}, Documents: f.docs,
+		Logger: slog.New(slog.DiscardHandler)})
 	return f
 }
 

@@ -310,6 +310,9 @@ func (c *call) updateTraits() error {
 			return err
 		}
 	}
+	if _, err := c.lookup(c.route.identityUUID); err != nil {
+		return err // another environment's identity is not found, whatever its settings
+	}
 	if !c.snap.PersistTraitData() {
 		// Core's TraitPersistenceError has no message of its own.
 		return &apiError{code: http.StatusBadRequest, body: detail("A server error occurred.")}
