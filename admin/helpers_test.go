@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/fledge-flags/fledge/admin"
 	"github.com/fledge-flags/fledge/environment"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/identity/bolt"
 	"github.com/fledge-flags/fledge/identity/memstore"
 	"github.com/fledge-flags/fledge/registry"
 )
@@ -34,6 +36,14 @@ var stores = []struct {
 }{
 	{"memstore", func(t *testing.T) identity.Store {
 		s := memstore.New()
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}},
+	{"bolt", func(t *testing.T) identity.Store {
+		s, err := bolt.Open(filepath.Join(t.TempDir(), "identities.db"), bolt.Options{})
+		if err != nil {
+			t.Fatalf("opening the bolt store: %v", err)
+		}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}},
