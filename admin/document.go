@@ -43,8 +43,8 @@ type DocumentOptions struct {
 	// MaxAge re-reads the store's overrides this long after a rendering
 	// even without a Changed call (0: only on Changed or a new snapshot).
 	MaxAge time.Duration
-	// now is the clock (tests).
-	now func() time.Time
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
 }
 
 type docState struct {
@@ -64,10 +64,10 @@ type rendered struct {
 
 // NewDocumentOverrides returns the renderer for store.
 func NewDocumentOverrides(store identity.Store, opt DocumentOptions) *DocumentOverrides {
-	if opt.now == nil {
-		opt.now = time.Now
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
-	return &DocumentOverrides{store: store, opt: opt, started: opt.now(), envs: map[string]*docState{}}
+	return &DocumentOverrides{store: store, opt: opt, started: opt.Now(), envs: map[string]*docState{}}
 }
 
 func (d *DocumentOverrides) state(envKey string) *docState {
@@ -87,7 +87,7 @@ func (d *DocumentOverrides) Changed(envKey string) {
 	st := d.state(envKey)
 	d.mu.Lock()
 	st.gen++
-	if now := d.opt.now(); now.After(st.changed) {
+	if now := d.opt.Now(); now.After(st.changed) {
 		st.changed = now
 	}
 	d.mu.Unlock()
@@ -113,7 +113,7 @@ func (d *DocumentOverrides) Document(ctx context.Context, snap *environment.Snap
 	if snap.UpdatedAt.After(modified) {
 		modified = snap.UpdatedAt
 	}
-	now := d.opt.now()
+	now := d.opt.Now()
 	if c != nil && c.snap == snap && c.gen == gen && (d.opt.MaxAge <= 0 || now.Sub(c.at) < d.opt.MaxAge) {
 		return &c.body, modified, nil
 	}

@@ -195,7 +195,9 @@ func TestCrossEnvironmentIsolation(t *testing.T) {
 		if a == b {
 			t.Fatal("identities of two environments share a UUID")
 		}
-		viaB := func(parts ...string) string { return path(envB, append([]string{"edge-identities", a}, parts...)...) + "/" }
+		viaB := func(parts ...string) string {
+			return path(envB, append([]string{"edge-identities", a}, parts...)...) + "/"
+		}
 		for _, tc := range []struct{ method, path, body string }{
 			{"GET", viaB(), ""},
 			{"PUT", viaB(), `{"dashboard_alias":"stolen"}`},
