@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"time"
 
+	"github.com/fledge-flags/fledge/admin"
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/edge"
 	"github.com/fledge-flags/fledge/identity"
@@ -32,8 +34,16 @@ func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, op
 	opts.Edge = true
 	opts.Identifier = id
 	opts.Traits = id
-	opts.Routes = edgeRoutes(cfg, reg, store, logger)
+	// docs renders the environment document with the store's identity
+	// overrides, for local-evaluation SDKs.
+	docs := admin.NewDocumentOverrides(store, admin.DocumentOptions{MaxAge: documentOverridesMaxAge})
+	opts.Document = docs.Document
+	opts.Routes = edgeRoutes(cfg, reg, store, docs, logger)
 	return store, nil
 }
+
+// documentOverridesMaxAge bounds how stale the document's identity
+// overrides may be when another process writes the store.
+const documentOverridesMaxAge = 30 * time.Second
 
 var errNoStore = errors.New("no such store type")

@@ -5,6 +5,7 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -57,6 +58,10 @@ type Options struct {
 	// Traits serves the api role's trait endpoints (/traits/,
 	// /bulk-identities/); nil: they are not found, as on the proxy.
 	Traits sdk.TraitWriter
+	// Document, when set, renders the environment document and the time
+	// it last changed (the api role merges stored identity overrides in);
+	// nil serves the snapshot's own.
+	Document func(ctx context.Context, snap *environment.Snapshot) (*environment.Body, time.Time, error)
 	// Routes adds endpoints of a role (the api role's admin API and
 	// trait endpoints), tried before "not found".
 	Routes http.Handler
@@ -470,18 +475,33 @@ func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the environment document requires a server-side key (ser.…)")
 		return
 	}
+	body, modified, lastModified := &snap.Document, snap.UpdatedAt, snap.LastModified
+	if h.opt.Document != nil {
+		var err error
+		if body, modified, err = h.opt.Document(r.Context(), snap); err != nil {
+			if r.Context().Err() == nil {
+				h.opt.Logger.Error("identity store", "path", r.URL.Path, "error", err.Error())
+			}
+			writeError(w, http.StatusServiceUnavailable, "service_unavailable", "the identity store is unavailable; try again")
+			return
+		}
+		lastModified = nil
+		if !modified.IsZero() {
+			lastModified = []string{modified.UTC().Format(http.TimeFormat)}
+		}
+	}
 	hdr := w.Header()
 	setUpdatedAt(w, snap)
-	if snap.LastModified != nil {
-		hdr["Last-Modified"] = snap.LastModified
+	if lastModified != nil {
+		hdr["Last-Modified"] = lastModified
 		if ims := r.Header.Get("If-Modified-Since"); ims != "" {
-			if t, err := http.ParseTime(ims); err == nil && !snap.UpdatedAt.Truncate(time.Second).After(t) {
+			if t, err := http.ParseTime(ims); err == nil && !modified.Truncate(time.Second).After(t) {
 				w.WriteHeader(http.StatusNotModified)
 				return
 			}
 		}
 	}
-	h.writeBody(w, r, &snap.Document)
+	h.writeBody(w, r, body)
 }
 
 // analytics accepts the SDKs' flag-usage reports so that SDKs pointed at
