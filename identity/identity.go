@@ -183,7 +183,8 @@ type Store interface {
 	// Update reads the identity, applies fn and writes the result
 	// atomically: no other writer's change is lost in between (two
 	// concurrent Updates of one identity both take effect, in some order).
-	// For a new identity the store fills UUID and CreatedDate when empty.
+	// The store fills UUID and CreatedDate when fn leaves them empty: the
+	// stored ones, or for a new identity a fresh UUID and the time now.
 	// The store writes fn's result under env.APIKey and identifier (it
 	// sets those fields) and keeps the stored SystemTraits. The result is
 	// checked with Validate before anything is written. It returns the

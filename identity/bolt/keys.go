@@ -78,6 +78,6 @@ func overridePrefix(envKey string, featureID int64) []byte {
 	return p
 }
 
-// after returns the smallest key greater than k and all its extensions'
-// predecessors: k itself followed by a zero byte, the next key in order.
+// after returns the smallest key that sorts after k (k followed by a zero
+// byte): where a listing resumes, past the cursor's own entry.
 func after(k []byte) []byte { return append(bytes.Clone(k), 0x00) }

@@ -378,6 +378,18 @@ func testUpdateUpdates(t *testing.T, s identity.Store) {
 	want.DashboardAlias = "renamed"
 	sameIdentity(t, "Update result (UUID and CreatedDate kept)", want, got)
 	sameIdentity(t, "Get", want, mustGet(t, s, env.APIKey, "u"))
+
+	// A function that builds a fresh identity, without UUID and created
+	// date, still updates the same identity.
+	got, err = s.Update(t.Context(), env, "u", func(cur *identity.Identity) (*identity.Identity, error) {
+		return &identity.Identity{EnvironmentAPIKey: env.APIKey, Identifier: "u", Traits: cur.Traits}, nil
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	want.Overrides, want.DashboardAlias = nil, ""
+	sameIdentity(t, "after an update from a fresh identity", want, got)
+	sameIdentity(t, "Get after an update from a fresh identity", want, mustGet(t, s, env.APIKey, "u"))
 }
 
 func testUpdatePrivateCopy(t *testing.T, s identity.Store) {
