@@ -105,7 +105,7 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 // by document key: from the v2 table when env.ID is set, otherwise from the
 // identities themselves.
 func (s *Store) Overrides(ctx context.Context, env identity.Env, featureID int64) ([]identity.OverrideItem, error) {
-	if err := s.check("overrides"); err != nil {
+	if err := s.check(ctx, "overrides"); err != nil {
 		return nil, err
 	}
 	if env.ID == "" {

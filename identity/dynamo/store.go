@@ -123,9 +123,14 @@ func (s *Store) Close() error {
 	return nil
 }
 
-func (s *Store) check(op string) error {
+// check refuses calls on a closed store or with a dead context before any
+// request is made.
+func (s *Store) check(ctx context.Context, op string) error {
 	if s.closed.Load() {
 		return fmt.Errorf("dynamo: %s: %w: store closed", op, identity.ErrUnavailable)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dynamo: %s: %w: %w", op, identity.ErrUnavailable, err)
 	}
 	return nil
 }
@@ -142,7 +147,7 @@ func nv(i int64) types.AttributeValue {
 
 // Get returns the identity, read consistently.
 func (s *Store) Get(ctx context.Context, envKey, identifier string) (*identity.Identity, error) {
-	if err := s.check("get"); err != nil {
+	if err := s.check(ctx, "get"); err != nil {
 		return nil, err
 	}
 	if len(identifier) > identity.MaxIdentifierBytes || identifier == "" || envKey == "" {
@@ -228,7 +233,7 @@ func itemKey(item map[string]types.AttributeValue) string {
 // Update reads, applies fn and writes conditionally, retrying on a lost
 // race (see the package documentation).
 func (s *Store) Update(ctx context.Context, env identity.Env, identifier string, fn identity.UpdateFunc) (*identity.Identity, error) {
-	if err := s.check("update"); err != nil {
+	if err := s.check(ctx, "update"); err != nil {
 		return nil, err
 	}
 	if err := identity.ValidateIdentifier(identifier); err != nil {
@@ -254,6 +259,9 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 		}
 		s.complete(next, cur, env.APIKey, identifier)
 		if err := identity.Validate(next); err != nil {
+			return nil, fmt.Errorf("dynamo: update %q: %w", identifier, err)
+		}
+		if err := validateNumbers(next); err != nil {
 			return nil, fmt.Errorf("dynamo: update %q: %w", identifier, err)
 		}
 		in, err := s.updateInput(next, cur != nil, version)
@@ -370,12 +378,13 @@ func (s *Store) updateInput(next *identity.Identity, exists bool, version int64)
 	}
 	setAttr(attrVersion, nv(version+1))
 
-	names["#ck"] = attrCompositeKey
 	var cond string
 	switch {
 	case !exists:
+		names["#ck"] = attrCompositeKey
 		cond = "attribute_not_exists(#ck)"
 	case version == 0:
+		names["#ck"] = attrCompositeKey
 		names["#ver"] = attrVersion
 		cond = "attribute_exists(#ck) AND attribute_not_exists(#ver)"
 	default:
@@ -430,7 +439,7 @@ func (s *Store) backoff(ctx context.Context, attempt int) error {
 
 // Delete removes the identity and, when env.ID is set, its override items.
 func (s *Store) Delete(ctx context.Context, env identity.Env, identifier string) error {
-	if err := s.check("delete"); err != nil {
+	if err := s.check(ctx, "delete"); err != nil {
 		return err
 	}
 	if len(identifier) > identity.MaxIdentifierBytes || identifier == "" || env.APIKey == "" {

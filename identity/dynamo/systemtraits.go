@@ -18,22 +18,24 @@ const systemTraitAttempts = 3
 
 // SetSystemTrait writes system_traits.<key> = value the way Flagsmith's
 // core does (identity_wrapper.set_system_trait): a consistent read, then
-//   - no item: PutItem of a new identity holding only the system trait,
-//     conditional on the item still being absent;
 //   - system_traits is a map: UpdateItem SET system_traits.#k = :v,
 //     conditional on system_traits existing;
 //   - no system_traits: UpdateItem SET system_traits =
 //     if_not_exists(system_traits, {k: v}), conditional on the item
-//     existing, and checks from the returned item that the value landed;
+//     existing, and a check on the returned item that the value landed;
 //
-// retrying a lost race up to 3 times. It touches no other attribute. Fledge
-// itself never calls it; it lets tests play core's cohort writer.
+// retrying a lost race up to 3 times. It touches no other attribute. A
+// KindNone value removes the key as core's unset_system_trait does. Unlike
+// core, which puts a bare identity holding the trait when there is none,
+// it returns identity.ErrNotFound for an absent identity (the contract of
+// identitytest.SystemTraitSetter). Fledge itself never calls it: it lets
+// tests play core's cohort writer.
 func (s *Store) SetSystemTrait(ctx context.Context, envKey, identifier, key string, value engine.Value) error {
 	if err := identity.ValidateIdentifier(identifier); err != nil {
 		return fmt.Errorf("dynamo: set system trait: %w", err)
 	}
 	if value.Kind == engine.KindNone {
-		return fmt.Errorf("dynamo: set system trait %q: %w: no value", key, identity.ErrInvalid)
+		return s.UnsetSystemTrait(ctx, envKey, identifier, key)
 	}
 	av, err := jsonToAV(identity.ValueJSON(value))
 	if err != nil {
@@ -71,21 +73,7 @@ func (s *Store) SetSystemTrait(ctx context.Context, envKey, identifier, key stri
 		_, hasMap := out.Item[attrSystemTraits].(*types.AttributeValueMemberM)
 		switch {
 		case out.Item == nil:
-			item := map[string]types.AttributeValue{
-				attrCompositeKey: sv(ck),
-				attrEnvKey:       sv(envKey),
-				attrIdentifier:   sv(identifier),
-				attrUUID:         sv(identity.NewUUID()),
-				attrCreatedDate:  sv(identity.Now(s.opts.Now())),
-				attrDjangoID:     &types.AttributeValueMemberNULL{Value: true},
-				attrTraits:       &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
-				attrFeatures:     &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
-				attrSystemTraits: &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{key: av}},
-			}
-			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName: &s.opts.Tables.Identities, Item: item,
-				ConditionExpression: aws.String("attribute_not_exists(composite_key)"),
-			})
+			return fmt.Errorf("dynamo: set system trait %q: %s: %w", key, ck, identity.ErrNotFound)
 		case hasMap:
 			_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName: &s.opts.Tables.Identities, Key: keyOf(envKey, identifier),
@@ -128,8 +116,8 @@ func (s *Store) SetSystemTrait(ctx context.Context, envKey, identifier, key stri
 }
 
 // UnsetSystemTrait removes system_traits.<key> as core does: one UpdateItem
-// REMOVE conditional on the trait existing; an absent trait, map or item is
-// not an error.
+// REMOVE conditional on the trait existing; an absent trait or map is not
+// an error, an absent identity is identity.ErrNotFound.
 func (s *Store) UnsetSystemTrait(ctx context.Context, envKey, identifier, key string) error {
 	if err := identity.ValidateIdentifier(identifier); err != nil {
 		return fmt.Errorf("dynamo: unset system trait: %w", err)
@@ -141,8 +129,18 @@ func (s *Store) UnsetSystemTrait(ctx context.Context, envKey, identifier, key st
 		ExpressionAttributeNames: map[string]string{"#tk": key},
 	})
 	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &ccf):
 		return classify("removing a system trait", err)
+	}
+	id, _, err := s.read(ctx, envKey, identifier)
+	if err != nil {
+		return err
+	}
+	if id == nil {
+		return fmt.Errorf("dynamo: unset system trait %q: %s: %w", key, identity.CompositeKey(envKey, identifier), identity.ErrNotFound)
 	}
 	return nil
 }
