@@ -31,13 +31,9 @@ func Start(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("dynalite: %v", err)
 	}
-	node, err := exec.LookPath("node")
+	node, nodeDir, err := requirements(root, exec.LookPath)
 	if err != nil {
-		tb.Fatalf("dynalite: node not found (%v): install Node.js 20 or later, then run `make node-deps`", err)
-	}
-	nodeDir := filepath.Join(root, "bench", "node")
-	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "dynalite", "package.json")); err != nil {
-		tb.Fatalf("dynalite: the npm package dynalite is not installed (%v): run `make node-deps`", err)
+		tb.Fatalf("dynalite: %v", err)
 	}
 	cmd := exec.Command(node, filepath.Join(root, "internal", "dynalite", "server.cjs"), nodeDir)
 	cmd.Stderr = os.Stderr
@@ -95,6 +91,20 @@ func Client(endpoint string) *dynamodb.Client {
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("fledge", "fledge", ""),
 	})
+}
+
+// requirements finds node and the directory whose node_modules holds
+// dynalite, or says in one line what to install.
+func requirements(root string, lookPath func(string) (string, error)) (node, nodeDir string, err error) {
+	node, err = lookPath("node")
+	if err != nil {
+		return "", "", fmt.Errorf("node not found (%v): install Node.js 20 or later, then run `make node-deps`", err)
+	}
+	nodeDir = filepath.Join(root, "bench", "node")
+	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "dynalite", "package.json")); err != nil {
+		return "", "", fmt.Errorf("the npm package dynalite is not installed (%v): run `make node-deps`", err)
+	}
+	return node, nodeDir, nil
 }
 
 // repoRoot finds the module root from the working directory (go test runs
