@@ -95,10 +95,12 @@ type Options struct {
 	// configured, the region is us-east-1.
 	Endpoint string
 	// MaxAttempts bounds the read-modify-write attempts of Update when
-	// concurrent writers keep winning the conditional write (default 20).
+	// concurrent writers keep winning the conditional write (default 64:
+	// with the default backoff, about ten seconds of a hot identity's
+	// contention before Update gives up with ErrUnavailable).
 	MaxAttempts int
 	// RetryBase and RetryMax shape the jittered exponential backoff between
-	// those attempts (defaults 5ms and 250ms).
+	// those attempts (defaults 10ms and 320ms).
 	RetryBase, RetryMax time.Duration
 	// Logger receives reports of unreadable stored data; slog.Default()
 	// when nil.
@@ -123,13 +125,13 @@ func (o *Options) withDefaults() {
 		}
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 20
+		o.MaxAttempts = 64
 	}
 	if o.RetryBase <= 0 {
-		o.RetryBase = 5 * time.Millisecond
+		o.RetryBase = 10 * time.Millisecond
 	}
 	if o.RetryMax <= 0 {
-		o.RetryMax = 250 * time.Millisecond
+		o.RetryMax = 320 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
