@@ -14,9 +14,10 @@ build:
 	$(GO) build -o bin/fledge ./cmd/fledge
 
 # The Flagsmith Node SDK, pinned by bench/node/package-lock.json, is a real
-# client in the end-to-end tests and the engine comparison.
+# client in the end-to-end tests and the engine comparison; dynalite, pinned
+# there too, is the DynamoDB the identity/dynamo tests run against.
 node-deps:
-	@test -d bench/node/node_modules/flagsmith-nodejs || npm ci --prefix bench/node --no-audit --no-fund
+	@test -d bench/node/node_modules/flagsmith-nodejs -a -d bench/node/node_modules/dynalite || npm ci --prefix bench/node --no-audit --no-fund
 
 # Debian packages the tests drive; they start their own servers. .ci/run
 # installs them; elsewhere this stops with the one line to run.
