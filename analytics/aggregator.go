@@ -208,12 +208,13 @@ func (a *Aggregator) take() map[string]taken {
 	defer a.mu.RUnlock()
 	out := map[string]taken{}
 	for key, w := range a.envs {
+		var t taken
 		w.mu.Lock()
-		t := taken{counts: w.counts, overflow: w.overflow}
-		if len(t.counts) > 0 {
-			w.counts = make(Counts, len(t.counts))
+		if len(w.counts) > 0 {
+			// The map goes to the caller; the window starts a new one.
+			t.counts, w.counts = w.counts, make(Counts, len(w.counts))
 		}
-		w.overflow = 0
+		t.overflow, w.overflow = w.overflow, 0
 		w.mu.Unlock()
 		if len(t.counts) > 0 || t.overflow > 0 {
 			out[key] = t
@@ -222,8 +223,9 @@ func (a *Aggregator) take() map[string]taken {
 	return out
 }
 
-// count parses a count: a JSON integer (no fraction or exponent, as
-// Flagsmith requires an int), not negative. Beyond int64 it saturates.
+// count parses a count from valid JSON: an integer (no fraction or
+// exponent, as Flagsmith requires an int), not negative. Beyond int64 it
+// saturates.
 func count(raw json.RawMessage) (int64, bool) {
 	s := bytes.TrimSpace(raw)
 	if len(s) == 0 || s[0] == '-' {
@@ -233,9 +235,6 @@ func count(raw json.RawMessage) (int64, bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-	}
-	if len(s) > 1 && s[0] == '0' {
-		return 0, false // not JSON
 	}
 	n, err := strconv.ParseInt(string(s), 10, 64)
 	if err != nil {
