@@ -63,6 +63,9 @@ type Forwarder struct {
 
 	mu    sync.Mutex        // one flush at a time
 	retry map[string]Counts // counts that failed once, by client key
+	// held are counts taken but not tried, because Run's flush was cut
+	// short by shutdown; they go with the next flush as if new.
+	held map[string]Counts
 }
 
 // NewForwarder returns a Forwarder of agg's counts.
@@ -96,6 +99,7 @@ func NewForwarder(agg *Aggregator, opt ForwarderOptions) *Forwarder {
 		timeout:  opt.Timeout,
 		logger:   opt.Logger,
 		retry:    map[string]Counts{},
+		held:     map[string]Counts{},
 	}
 }
 
@@ -111,9 +115,10 @@ func sameOrigin(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// Run flushes every interval until ctx ends. A flush under way when ctx
-// ends is completed (each request is bounded by the timeout), so its counts
-// are not counted as failed; call Shutdown afterwards for what is left.
+// Run flushes every interval until ctx ends; call Shutdown afterwards for
+// what is left. A flush under way when ctx ends gets one more timeout to
+// finish: what it has not sent by then is kept for Shutdown, not counted as
+// a failure, so Run returns within about one timeout.
 func (f *Forwarder) Run(ctx context.Context) {
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
@@ -122,14 +127,26 @@ func (f *Forwarder) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = f.Flush(context.WithoutCancel(ctx))
+			if ctx.Err() != nil {
+				return // both were ready; select chose at random
+			}
+			f.tick(ctx)
 		}
 	}
 }
 
+func (f *Forwarder) tick(ctx context.Context) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(f.timeout, cancel) })
+	defer stop()
+	_ = f.Flush(fctx)
+}
+
 // Flush sends every environment's counts, those that failed in the
 // previous flush included. It returns the failures, joined; they are
-// logged already.
+// logged already. What is not sent because ctx ended is kept for the next
+// flush and does not count as a failure.
 func (f *Forwarder) Flush(ctx context.Context) error {
 	return f.flush(ctx, false)
 }
@@ -145,52 +162,65 @@ func (f *Forwarder) flush(ctx context.Context, final bool) error {
 	defer f.mu.Unlock()
 	fresh := f.agg.take()
 	keys := slices.Collect(maps.Keys(fresh))
-	for k := range f.retry {
-		if _, ok := fresh[k]; !ok {
-			keys = append(keys, k)
+	for _, pending := range []map[string]Counts{f.retry, f.held} {
+		for k := range pending {
+			if _, ok := fresh[k]; !ok && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
 		}
 	}
 	slices.Sort(keys)
 	var errs []error
 	for _, key := range keys {
-		t, retry := fresh[key], f.retry[key]
+		t, retry, counts := fresh[key], f.retry[key], fresh[key].counts
+		if held := f.held[key]; len(held) > 0 {
+			counts = merge(counts, held)
+		}
 		delete(f.retry, key)
+		delete(f.held, key)
 		if t.overflow > 0 {
 			f.logger.Warn("flag analytics: feature names over the limit were dropped",
 				"client_key", registry.Redact(key), "names_dropped", t.overflow,
 				"setting", "analytics.max_features_per_environment")
 		}
-		if len(t.counts) == 0 && len(retry) == 0 {
+		if len(counts) == 0 && len(retry) == 0 {
 			continue
 		}
-		body := merge(t.counts, retry)
-		err := f.send(ctx, key, body)
+		err := f.send(ctx, key, merge(counts, retry))
 		if err == nil {
 			continue
 		}
 		errs = append(errs, err)
+		if !final && ctx.Err() != nil {
+			// Cut short by shutdown: not an attempt. Shutdown sends it all.
+			f.held[key] = counts
+			if len(retry) > 0 {
+				f.retry[key] = retry
+			}
+			continue
+		}
 		attrs := []any{"client_key", registry.Redact(key), "error", err.Error()}
 		if len(retry) > 0 {
 			f.logger.Warn("flag analytics dropped: forwarding failed twice", append(attrs,
 				"features", len(retry), "evaluations", retry.Total())...)
 		}
-		if len(t.counts) == 0 {
+		if len(counts) == 0 {
 			continue
 		}
 		if final {
 			f.logger.Warn("flag analytics dropped: forwarding failed at shutdown", append(attrs,
-				"features", len(t.counts), "evaluations", t.counts.Total())...)
+				"features", len(counts), "evaluations", counts.Total())...)
 			continue
 		}
-		f.retry[key] = t.counts
+		f.retry[key] = counts
 		f.logger.Warn("flag analytics forwarding failed; retrying with the next flush", append(attrs,
-			"features", len(t.counts), "evaluations", t.counts.Total())...)
+			"features", len(counts), "evaluations", counts.Total())...)
 	}
 	return errors.Join(errs...)
 }
 
-// merge returns the sum of two windows' counts. The result holds at most
-// twice the per-window cap of names.
+// merge returns the sum of two sets of counts. A flush sends at most three
+// windows' worth of names (new, held by a cut-short flush, and the retry).
 func merge(a, b Counts) Counts {
 	out := make(Counts, max(len(a), len(b)))
 	for name, n := range a {

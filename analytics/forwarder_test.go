@@ -314,3 +314,59 @@ func TestPasswordNotLogged(t *testing.T) {
 		t.Errorf("the password shows:\n%v\n%s", err, f.logs.String())
 	}
 }
+
+// TestRunCutShortByShutdown: when Run's context ends during a flush that
+// stalls, Run returns within about one timeout, not one per environment;
+// the environment it did not get to keeps its counts, and its retry, with
+// no attempt counted, and Shutdown sends them.
+func TestRunCutShortByShutdown(t *testing.T) {
+	const timeout = time.Second
+	f := newFixture(t, ForwarderOptions{Interval: 20 * time.Millisecond, Timeout: timeout})
+	ex, other := snapshot(t, exampleClientKey), snapshot(t, otherClientKey)
+	// Both environments fail once: each has a retry pending.
+	f.api.Fail(fakeapi.Fault500, 2)
+	f.agg.RecordV1(ex, []byte(`{"new_checkout":1}`))
+	f.agg.RecordV1(other, []byte(`{"new_checkout":10}`))
+	if err := f.flush(t); err == nil {
+		t.Fatal("no error")
+	}
+	f.agg.RecordV1(ex, []byte(`{"banner_colour":2}`))
+	f.agg.RecordV1(other, []byte(`{"banner_colour":20}`))
+	// Slow rather than hanging: a hanging request would be served when
+	// the fault is lifted, and counted, though its client gave up.
+	f.api.SetDelay(time.Minute)
+	f.api.Fail(fakeapi.FaultSlow, -1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.fw.Run(ctx); close(done) }()
+	wait, cancelWait := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelWait()
+	if err := f.api.WaitForRequests(wait, 3); err != nil { // the example environment's, stalled
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if took := time.Since(start); took > timeout+timeout/2 {
+		t.Errorf("Run returned %v after its context ended, want about one timeout (%v)", took, timeout)
+	}
+
+	f.api.Fail(fakeapi.FaultNone, 0)
+	if err := f.fw.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The example environment's request timed out: its first counts had
+	// failed twice and are gone. The other's was cut short: all arrive.
+	if got := f.api.AnalyticsTotals(exampleServerKey); !reflect.DeepEqual(got, map[string]int64{"banner_colour": 2}) {
+		t.Errorf("example totals %v, want banner_colour:2", got)
+	}
+	if got := f.api.AnalyticsTotals(otherServerKey); !reflect.DeepEqual(got, map[string]int64{"new_checkout": 10, "banner_colour": 20}) {
+		t.Errorf("other totals %v, want both windows", got)
+	}
+}
