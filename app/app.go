@@ -51,6 +51,8 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 			}
 		}
 	}()
+	stopAnalytics := startAnalytics(ctx, cfg, &opts, logger)
+	defer stopAnalytics() // after the server has drained: the last counts go too
 	if role == API {
 		closer, err := apiRole(ctx, cfg, reg, &opts, logger)
 		if err != nil {

@@ -80,6 +80,9 @@ type Config struct {
 	Admin Admin `json:"admin"`
 	API   API   `json:"api"`
 
+	// Flag analytics forwarding (config/analytics.go).
+	Analytics Analytics `json:"analytics"`
+
 	// Unknown holds the ignored keys (dotted paths, sorted) so the caller
 	// can warn about typos.
 	Unknown []string `json:"-"`
@@ -187,6 +190,7 @@ func Default() *Config {
 		ForwardedAllowIPs: []string{DefaultForwardedAllowIP},
 		Store:             defaultStore(),
 		Admin:             Admin{Tokens: []string{}},
+		Analytics:         defaultAnalytics(),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fledge-flags/fledge/analytics"
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/environment"
 	"github.com/fledge-flags/fledge/identity"
@@ -62,6 +63,11 @@ type Options struct {
 	// it last changed (the api role merges stored identity overrides in);
 	// nil serves the snapshot's own.
 	Document func(ctx context.Context, snap *environment.Snapshot) (*environment.Body, time.Time, error)
+
+	// Analytics receives the SDKs' flag-usage reports; nil: they are
+	// accepted and dropped.
+	Analytics *analytics.Aggregator
+
 	// Routes adds endpoints of a role (the api role's admin API and
 	// trait endpoints), tried before "not found".
 	Routes http.Handler
@@ -504,13 +510,28 @@ func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
 	h.writeBody(w, r, body)
 }
 
-// analytics accepts the SDKs' flag-usage reports so that SDKs pointed at
-// the proxy do not log errors; the counts are not forwarded.
+// analytics accepts the SDKs' flag-usage reports, v1 and v2, and hands
+// them to the aggregator when there is one. Bad reports are dropped, not
+// refused, so that SDKs do not log errors.
 func (h *Handler) analytics(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := h.authenticate(w, r); !ok {
+	snap, _, ok := h.authenticate(w, r)
+	if !ok {
 		return
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opt.MaxBodyBytes))
+	if h.opt.Analytics == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opt.MaxBodyBytes))
+	} else {
+		body, err := h.readBody(w, r)
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/v2/") {
+			h.opt.Analytics.RecordV2(snap, body)
+		} else {
+			h.opt.Analytics.RecordV1(snap, body)
+		}
+		h.putBody(body)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 }
