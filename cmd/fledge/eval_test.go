@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var fixtureDoc = filepath.Join("..", "..", "..", "shared", "fixtures", "environment-documents", "environment.json")
+var fixtureDoc = filepath.Join("..", "..", "testdata", "fixtures", "environment-documents", "environment.json")
 
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
