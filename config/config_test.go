@@ -353,6 +353,7 @@ func TestRedacted(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
+		`"server_side_key": "ser.aBcD…"`,
 		`"server_side_key": "ser.…"`,
 		`"client_side_key": "ZyXw…"`,
 		`"client_side_key": "…"`,

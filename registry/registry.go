@@ -7,11 +7,11 @@ package registry
 import (
 	"crypto/subtle"
 	"hash/maphash"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/internal/redact"
 )
 
 // Pair is an environment's keys. ServerKey may be empty in offline mode.
@@ -184,14 +184,5 @@ func (r *Registry) Health(now time.Time, pollInterval, grace time.Duration, grac
 }
 
 // Redact shortens a key for logs: enough to tell keys apart, never the
-// whole secret.
-func Redact(key string) string {
-	prefix := ""
-	if strings.HasPrefix(key, "ser.") {
-		prefix, key = "ser.", key[4:]
-	}
-	if len(key) <= 4 {
-		return prefix + "…"
-	}
-	return prefix + key[:4] + "…"
-}
+// whole secret. It is redact.Key, the one rule for logs and --print-config.
+func Redact(key string) string { return redact.Key(key) }

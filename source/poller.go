@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/internal/redact"
 	"github.com/fledge-flags/fledge/registry"
 )
 
@@ -48,12 +49,12 @@ type Poller struct {
 }
 
 // NewHTTPClient returns the client used for the upstream: it honours
-// HTTP_PROXY/HTTPS_PROXY/NO_PROXY, follows redirects (at most 10) and
-// accepts gzip.
+// HTTP_PROXY/HTTPS_PROXY/NO_PROXY, follows redirects within the API's
+// origin only (at most 10; see checkRedirect) and accepts gzip.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 4
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: checkRedirect}
 }
 
 // Run polls until ctx ends. Environments are fetched one after another, as
@@ -136,7 +137,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	next := first
 	for next != "" {
 		if seen[next] {
-			return fmt.Errorf("pagination loop: %s was already fetched", next)
+			return fmt.Errorf("pagination loop: %s was already fetched", redact.URL(next))
 		}
 		if len(pages) >= maxPages {
 			return fmt.Errorf("more than %d pages", maxPages)
@@ -149,7 +150,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 		body, link, err := p.get(ctx, next, env.ServerKey, ims, limit-total, limit)
 		if errors.Is(err, errNotModified) {
 			if len(pages) > 0 || cur == nil {
-				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", next)
+				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", redact.URL(next))
 			}
 			env.MarkFetched(p.clock())
 			return nil
@@ -163,7 +164,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 			IdentityOverrides []json.RawMessage `json:"identity_overrides"`
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
-			return fmt.Errorf("GET %s: invalid document: %w", next, err)
+			return fmt.Errorf("GET %s: invalid document: %w", redact.URL(next), err)
 		}
 		overrides = append(overrides, page.IdentityOverrides...)
 		if link == "" {
@@ -186,7 +187,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	}
 	snap, err := Build(raw, p.logger(), env.ClientKey)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", first, err)
+		return fmt.Errorf("GET %s: %w", redact.URL(first), err)
 	}
 	env.Store(snap, p.clock())
 	p.logger().Info("environment document updated", "client_key", registry.Redact(env.ClientKey),
@@ -231,8 +232,10 @@ func Build(raw []byte, logger *slog.Logger, clientKey string) (*environment.Snap
 // pages may total maxTotal bytes.
 func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remaining, maxTotal int64) ([]byte, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	// Errors name the URL without its password: api_url may carry userinfo.
+	shown := redact.URL(u)
 	if err != nil {
-		return nil, "", fmt.Errorf("building request for %s: %w", u, err)
+		return nil, "", fmt.Errorf("building request for %s: %w", shown, unwrapURLError(err))
 	}
 	req.Header.Set("X-Environment-Key", key)
 	req.Header.Set("Accept", "application/json")
@@ -243,9 +246,9 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 	resp, err := p.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", fmt.Errorf("GET %s: no complete answer within %s", u, p.Timeout)
+			return nil, "", fmt.Errorf("GET %s: no complete answer within %s", shown, p.Timeout)
 		}
-		return nil, "", fmt.Errorf("GET %s: %w", u, unwrapURLError(err))
+		return nil, "", fmt.Errorf("GET %s: %w", shown, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -254,17 +257,17 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 		return nil, "", errNotModified
 	default:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, "", &statusError{code: resp.StatusCode, url: u}
+		return nil, "", &statusError{code: resp.StatusCode, url: shown}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, remaining+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", fmt.Errorf("GET %s: body not received within %s", u, p.Timeout)
+			return nil, "", fmt.Errorf("GET %s: body not received within %s", shown, p.Timeout)
 		}
-		return nil, "", fmt.Errorf("GET %s: reading body: %w", u, err)
+		return nil, "", fmt.Errorf("GET %s: reading body: %w", shown, err)
 	}
 	if int64(len(body)) > remaining {
-		return nil, "", fmt.Errorf("GET %s: document larger than %d bytes", u, maxTotal)
+		return nil, "", fmt.Errorf("GET %s: document larger than %d bytes", shown, maxTotal)
 	}
 	return body, nextLink(resp.Header.Values("Link")), nil
 }
@@ -317,11 +320,11 @@ func resolveNext(current, link string) (string, error) {
 	}
 	ref, err := url.Parse(link)
 	if err != nil {
-		return "", fmt.Errorf("invalid Link target %q: %w", link, err)
+		return "", fmt.Errorf("invalid Link target %q: %w", redact.URL(link), err)
 	}
 	next := base.ResolveReference(ref)
 	if next.Scheme != base.Scheme || next.Host != base.Host {
-		return "", fmt.Errorf("pagination target %q leaves the API's origin", link)
+		return "", fmt.Errorf("pagination target %q leaves the API's origin", redact.URL(link))
 	}
 	return next.String(), nil
 }
