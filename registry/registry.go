@@ -7,6 +7,7 @@ package registry
 import (
 	"crypto/subtle"
 	"hash/maphash"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -81,7 +82,13 @@ func (r *Registry) index(seed maphash.Seed) bool {
 		return true
 	}
 	for _, e := range r.envs {
-		if !add(lookup{env: e, key: e.ClientKey, kind: environment.ClientKey}) {
+		// A "ser." client key (which Flagsmith's proxies accept) is a
+		// server-side key to the SDKs that use it, and is served as one.
+		kind := environment.ClientKey
+		if strings.HasPrefix(e.ClientKey, "ser.") {
+			kind = environment.ServerKey
+		}
+		if !add(lookup{env: e, key: e.ClientKey, kind: kind}) {
 			return false
 		}
 		if e.ServerKey != "" && !add(lookup{env: e, key: e.ServerKey, kind: environment.ServerKey}) {
@@ -97,7 +104,7 @@ func (r *Registry) Envs() []*Env { return r.envs }
 // Env returns the environment with the client key.
 func (r *Registry) Env(clientKey string) *Env {
 	l, ok := r.byHash[maphash.String(r.seed, clientKey)]
-	if !ok || l.kind != environment.ClientKey || l.key != clientKey {
+	if !ok || l.env.ClientKey != clientKey {
 		return nil
 	}
 	return l.env

@@ -375,15 +375,20 @@ var (
 	jsonContentType    = []string{"application/json"}
 	gzipEncoding       = []string{"gzip"}
 	varyAcceptEncoding = []string{"Accept-Encoding"}
+	varyOriginEncoding = []string{"Origin, Accept-Encoding"}
 )
 
-// varyOnEncoding marks a response as depending on Accept-Encoding, keeping
-// a Vary that CORS may have set.
+// varyOnEncoding marks a response as depending on Accept-Encoding, merging
+// it into the Vary that CORS may have set: one Vary line, never two, since
+// some caches read only the first.
 func varyOnEncoding(hdr http.Header) {
-	if vary := hdr["Vary"]; vary != nil {
-		hdr["Vary"] = append(vary[:len(vary):len(vary)], "Accept-Encoding")
-	} else {
+	switch vary := hdr["Vary"]; {
+	case vary == nil:
 		hdr["Vary"] = varyAcceptEncoding
+	case len(vary) == 1 && vary[0] == "Origin":
+		hdr["Vary"] = varyOriginEncoding
+	default:
+		hdr["Vary"] = []string{strings.Join(vary, ", ") + ", Accept-Encoding"}
 	}
 }
 

@@ -203,8 +203,8 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	return nil
 }
 
-// Build parses and compiles a document for env. It checks that the
-// document belongs to the environment it is stored under.
+// Build parses and compiles a document for the environment with
+// clientKey, warning when the document names another key.
 func Build(raw []byte, logger *slog.Logger, clientKey string) (*environment.Snapshot, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -214,7 +214,14 @@ func Build(raw []byte, logger *slog.Logger, clientKey string) (*environment.Snap
 		return nil, err
 	}
 	if clientKey != "" && doc.APIKey != clientKey {
-		return nil, fmt.Errorf("document is for environment %s, not %s", registry.Redact(doc.APIKey), registry.Redact(clientKey))
+		// Flagsmith's proxies serve a document under the key it was
+		// configured for, whatever its api_key says (a client_side_key
+		// given as the server key, a renamed key); so does Fledge, saying
+		// so once per document version: Build runs once per version. The
+		// document's own api_key still seeds identity hashing, as in every
+		// SDK.
+		logger.Warn("environment document's api_key differs from the configured client_side_key; serving it under the configured key",
+			"client_key", registry.Redact(clientKey), "api_key", registry.Redact(doc.APIKey))
 	}
 	snap, err := environment.Compile(doc, func(msg string) {
 		logger.Warn("segment rule never matches", "client_key", registry.Redact(doc.APIKey), "rule", msg)

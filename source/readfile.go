@@ -1,8 +1,10 @@
 package source
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -21,7 +23,11 @@ var ErrTooLarge = fmt.Errorf("larger than %d MiB", MaxFileBytes>>20)
 func ReadFileCapped(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		var pe *fs.PathError
+		if errors.As(err, &pe) { // "reading X: no such file", not "open X: …"
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer f.Close()
 	return ReadCapped(f, path)

@@ -114,3 +114,18 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
+
+func TestEvalInputIsCapped(t *testing.T) {
+	for _, args := range [][]string{
+		{"eval", "--environment", "/dev/zero"},
+		{"eval", "--context", "/dev/zero"},
+	} {
+		code, out, stderr := runCmd(t, "", args...)
+		if code != 2 || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want 2 and nothing", args, code, out)
+		}
+		if !strings.Contains(stderr, "/dev/zero") || !strings.Contains(stderr, "larger than 32 MiB") || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: want one line naming the file and the limit, got %q", args, stderr)
+		}
+	}
+}

@@ -61,9 +61,16 @@ func runProxy(args []string, env []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s\n", b)
 		return 0
 	}
+	if err := cfg.CheckFiles(); err != nil {
+		fmt.Fprintf(stderr, "fledge proxy: %v\n", err)
+		return 2
+	}
 	logger := newLogger(cfg.Logging, stderr)
 	for _, k := range cfg.Unknown {
 		logger.Warn("unknown configuration setting ignored", "setting", k)
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
