@@ -192,15 +192,16 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req *sdk.IdentityRequest
-	var cacheKey string
+	var ck cacheKey
+	cached := false
 	if r.Method == http.MethodPost {
 		body, err := h.readBody(w, r)
 		if err != nil {
 			return
 		}
 		if h.cache != nil {
-			cacheKey = r.Header.Get("X-Environment-Key") + "\x00" + string(body)
-			if out, ok := h.cache.get(cacheKey, snap); ok {
+			ck, cached = identityCacheKey(r.Header.Get("X-Environment-Key"), body), true
+			if out, ok := h.cache.get(ck, snap); ok {
 				h.putBody(body)
 				setUpdatedAt(w, snap)
 				h.writeJSON(w, r, out)
@@ -233,8 +234,8 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 	setUpdatedAt(w, snap)
 	bp := h.bufs.Get().(*[]byte)
 	out := sdk.AppendIdentityResponse((*bp)[:0], snap, kind, req)
-	if cacheKey != "" {
-		h.cache.put(cacheKey, snap, append([]byte(nil), out...))
+	if cached {
+		h.cache.put(ck, snap, append([]byte(nil), out...))
 	}
 	h.writeJSON(w, r, out)
 	*bp = out
