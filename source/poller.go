@@ -60,23 +60,88 @@ func NewHTTPClient() *http.Client {
 // Run polls until ctx ends. Environments are fetched one after another, as
 // the Flagsmith edge proxy does, then the poller sleeps for the interval
 // with up to 10% jitter so that a fleet of proxies does not poll in step.
+//
+// Until an environment has had its first successful fetch, it is retried
+// sooner (coldRetry): after 1 s, then 2 s, 4 s, … up to the interval. An
+// upstream that comes up a moment after Fledge then costs a second or two
+// of readiness, not a whole poll interval. Environments that have a
+// document are still fetched once per interval only.
 func (p *Poller) Run(ctx context.Context) {
+	retry := coldRetry{first: FirstRetry, max: p.Interval}
 	for {
 		p.PollOnce(ctx)
-		jitter := time.Duration(rand.Int64N(int64(p.Interval)/10 + 1))
-		t := time.NewTimer(p.Interval + jitter)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
+		nextFull := time.Now().Add(jittered(p.Interval))
+		for {
+			wait := time.Until(nextFull)
+			cold := p.cold()
+			if len(cold) > 0 {
+				wait = min(wait, retry.next())
+			}
+			if !sleep(ctx, wait) {
+				return
+			}
+			if !time.Now().Before(nextFull) {
+				break
+			}
+			p.pollEnvs(ctx, cold)
 		}
 	}
 }
 
-// PollOnce fetches every environment once.
-func (p *Poller) PollOnce(ctx context.Context) {
+// FirstRetry is the first cold-start retry delay (see Run).
+const FirstRetry = time.Second
+
+// coldRetry yields the cold-start retry delays: first, doubling, capped at
+// max.
+type coldRetry struct {
+	first, max, cur time.Duration
+}
+
+func (r *coldRetry) next() time.Duration {
+	if r.cur == 0 {
+		r.cur = r.first
+	} else {
+		r.cur *= 2
+	}
+	r.cur = min(r.cur, r.max)
+	return jittered(r.cur)
+}
+
+// cold lists the environments never fetched successfully (a warm-start
+// snapshot does not count: the upstream has not confirmed it).
+func (p *Poller) cold() []*registry.Env {
+	var cold []*registry.Env
 	for _, env := range p.Registry.Envs() {
+		if env.LastSuccess().IsZero() {
+			cold = append(cold, env)
+		}
+	}
+	return cold
+}
+
+// jittered adds up to 10% to d.
+func jittered(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// sleep waits for d, reporting false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// PollOnce fetches every environment once.
+func (p *Poller) PollOnce(ctx context.Context) { p.pollEnvs(ctx, p.Registry.Envs()) }
+
+// pollEnvs fetches each of envs once, logging failures.
+func (p *Poller) pollEnvs(ctx context.Context, envs []*registry.Env) {
+	for _, env := range envs {
 		if ctx.Err() != nil {
 			return
 		}
