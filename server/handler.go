@@ -215,8 +215,11 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		q := r.URL.Query()
-		identifier := q.Get("identifier")
+		identifier, ferr := queryIdentifier(r.URL.RawQuery)
+		if ferr != nil {
+			writeValidation(w, ferr)
+			return
+		}
 		if identifier == "" {
 			writeValidation(w, &sdk.FieldError{Loc: []any{"query", "identifier"}, Type: "missing", Msg: "Field required"})
 			return
