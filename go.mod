@@ -25,3 +25,5 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
 	golang.org/x/sys v0.45.0 // indirect
 )
+
+require github.com/hashicorp/golang-lru/v2 v2.0.7

@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	"github.com/fledge-flags/fledge/internal/redact"
 )
 
 // Settings of the api role (fledge api). The proxy ignores them.
@@ -92,7 +94,7 @@ func (c *Config) validateAPI() error {
 func redactTokens(tokens []string) []string {
 	out := make([]string, len(tokens))
 	for i, t := range tokens {
-		out[i] = redactKey(t)
+		out[i] = redact.Key(t)
 	}
 	return out
 }

@@ -10,11 +10,12 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fledge-flags/fledge/internal/redact"
 )
 
 // Defaults. The Python proxy's values are kept so that an existing
@@ -366,21 +367,20 @@ func (l Logging) SlogLevel() slog.Level {
 }
 
 // Redacted renders the effective configuration as indented JSON for
-// `fledge proxy --print-config`: each environment key is cut to its first
-// four characters plus "…", and a password in api_url is masked, so the
-// output can be pasted into a bug report.
+// `fledge proxy --print-config` with the same rule as the logs (package
+// redact): each environment key is cut to "ser." and four characters plus
+// "…", and a password in api_url is masked, so the output can be pasted
+// into a bug report.
 func (c *Config) Redacted() ([]byte, error) {
 	r := *c
 	r.EnvironmentKeyPairs = make([]KeyPair, len(c.EnvironmentKeyPairs))
 	for i, p := range c.EnvironmentKeyPairs {
 		r.EnvironmentKeyPairs[i] = KeyPair{
-			ServerSideKey: redactKey(p.ServerSideKey),
-			ClientSideKey: redactKey(p.ClientSideKey),
+			ServerSideKey: redact.Key(p.ServerSideKey),
+			ClientSideKey: redact.Key(p.ClientSideKey),
 		}
 	}
-	if u, err := url.Parse(c.APIURL); err == nil {
-		r.APIURL = u.Redacted()
-	}
+	r.APIURL = redact.URL(c.APIURL)
 	r.Admin.Tokens = redactTokens(c.Admin.Tokens)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -390,17 +390,6 @@ func (c *Config) Redacted() ([]byte, error) {
 		return nil, fmt.Errorf("config: rendering: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// redactKey keeps four characters: enough to tell keys apart, too few to
-// use one. Keys of four characters or fewer show nothing, since "first
-// four" would be the whole key.
-func redactKey(k string) string {
-	r := []rune(k)
-	if len(r) <= 4 {
-		return "…"
-	}
-	return string(r[:4]) + "…"
 }
 
 // maxSeconds is the largest value a time.Duration can hold, in seconds.

@@ -28,8 +28,9 @@ const (
 	// startTimeout bounds how long a proxy may take to listen (and, when
 	// asked, to become ready). Start-up is normally tens of milliseconds.
 	startTimeout = 10 * time.Second
-	// pollSeconds is the poll interval of proxies whose tests watch polling.
-	pollSeconds = 0.2
+	// pollSeconds is the poll interval of proxies whose tests watch polling:
+	// the shortest api_poll_frequency_seconds accepted.
+	pollSeconds = 1.0
 )
 
 // keyPair is one environment_key_pairs entry.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/internal/redact"
 )
 
 // Pair is an environment's keys. ServerKey may be empty in offline mode.
@@ -141,7 +142,13 @@ func (r *Registry) index(seed maphash.Seed) bool {
 		return true
 	}
 	for _, e := range r.envs {
-		if !add(lookup{env: e, key: e.ClientKey, kind: environment.ClientKey}) {
+		// A "ser." client key (which Flagsmith's proxies accept) is a
+		// server-side key to the SDKs that use it, and is served as one.
+		kind := environment.ClientKey
+		if strings.HasPrefix(e.ClientKey, "ser.") {
+			kind = environment.ServerKey
+		}
+		if !add(lookup{env: e, key: e.ClientKey, kind: kind}) {
 			return false
 		}
 		if e.ServerKey != "" && !add(lookup{env: e, key: e.ServerKey, kind: environment.ServerKey}) {
@@ -157,7 +164,7 @@ func (r *Registry) Envs() []*Env { return r.envs }
 // Env returns the environment with the client key.
 func (r *Registry) Env(clientKey string) *Env {
 	l, ok := r.byHash[maphash.String(r.seed, clientKey)]
-	if !ok || l.kind != environment.ClientKey || l.key != clientKey {
+	if !ok || l.env.ClientKey != clientKey {
 		return nil
 	}
 	return l.env
@@ -252,14 +259,5 @@ func (r *Registry) Health(now time.Time, pollInterval, grace time.Duration, grac
 }
 
 // Redact shortens a key for logs: enough to tell keys apart, never the
-// whole secret.
-func Redact(key string) string {
-	prefix := ""
-	if strings.HasPrefix(key, "ser.") {
-		prefix, key = "ser.", key[4:]
-	}
-	if len(key) <= 4 {
-		return prefix + "…"
-	}
-	return prefix + key[:4] + "…"
-}
+// whole secret. It is redact.Key, the one rule for logs and --print-config.
+func Redact(key string) string { return redact.Key(key) }

@@ -250,15 +250,16 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req *sdk.IdentityRequest
-	var cacheKey string
+	var ck cacheKey
+	cached := false
 	if r.Method == http.MethodPost {
 		body, err := h.readBody(w, r)
 		if err != nil {
 			return
 		}
 		if h.cache != nil {
-			cacheKey = r.Header.Get("X-Environment-Key") + "\x00" + string(body)
-			if out, ok := h.cache.get(cacheKey, snap); ok {
+			ck, cached = identityCacheKey(r.Header.Get("X-Environment-Key"), body), true
+			if out, ok := h.cache.get(ck, snap); ok {
 				h.putBody(body)
 				setUpdatedAt(w, snap)
 				h.writeJSON(w, r, out)
@@ -293,8 +294,8 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 	setUpdatedAt(w, snap)
 	bp := h.bufs.Get().(*[]byte)
 	out := sdk.AppendIdentified((*bp)[:0], snap, kind, &id)
-	if cacheKey != "" {
-		h.cache.put(cacheKey, snap, append([]byte(nil), out...))
+	if cached {
+		h.cache.put(ck, snap, append([]byte(nil), out...))
 	}
 	h.writeJSON(w, r, out)
 	*bp = out
@@ -306,8 +307,11 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 // identityQuery reads GET /identities/?identifier=…[&transient=…],
 // answering the error itself when it returns nil.
 func (h *Handler) identityQuery(w http.ResponseWriter, r *http.Request) *sdk.IdentityRequest {
-	q := r.URL.Query()
-	identifier := q.Get("identifier")
+	identifier, ferr := queryIdentifier(r.URL.RawQuery)
+	if ferr != nil {
+		h.writeFieldError(w, ferr)
+		return nil
+	}
 	if h.opt.Edge {
 		identifier = strings.TrimSpace(identifier)
 	}
@@ -326,7 +330,7 @@ func (h *Handler) identityQuery(w http.ResponseWriter, r *http.Request) *sdk.Ide
 		return nil
 	}
 	req := &sdk.IdentityRequest{Identity: engine.Identity{Identifier: identifier}, Get: true}
-	if v := q.Get("transient"); v != "" && h.opt.Edge {
+	if v := r.URL.Query().Get("transient"); v != "" && h.opt.Edge {
 		// A boolean, not "any value": Android SDKs sent transient=false
 		// on every call (flagsmith#5260).
 		t, err := strconv.ParseBool(v)
@@ -586,15 +590,20 @@ var (
 	jsonContentType    = []string{"application/json"}
 	gzipEncoding       = []string{"gzip"}
 	varyAcceptEncoding = []string{"Accept-Encoding"}
+	varyOriginEncoding = []string{"Origin, Accept-Encoding"}
 )
 
-// varyOnEncoding marks a response as depending on Accept-Encoding, keeping
-// a Vary that CORS may have set.
+// varyOnEncoding marks a response as depending on Accept-Encoding, merging
+// it into the Vary that CORS may have set: one Vary line, never two, since
+// some caches read only the first.
 func varyOnEncoding(hdr http.Header) {
-	if vary := hdr["Vary"]; vary != nil {
-		hdr["Vary"] = append(vary[:len(vary):len(vary)], "Accept-Encoding")
-	} else {
+	switch vary := hdr["Vary"]; {
+	case vary == nil:
 		hdr["Vary"] = varyAcceptEncoding
+	case len(vary) == 1 && vary[0] == "Origin":
+		hdr["Vary"] = varyOriginEncoding
+	default:
+		hdr["Vary"] = []string{strings.Join(vary, ", ") + ", Accept-Encoding"}
 	}
 }
 

@@ -76,9 +76,16 @@ func runRole(role app.Role, usage string, args []string, env []string, stdout, s
 		fmt.Fprintf(stdout, "%s\n", b)
 		return 0
 	}
+	if err := cfg.CheckFiles(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
 	logger := app.NewLogger(cfg.Logging, stderr)
 	for _, k := range cfg.Unknown {
 		logger.Warn("unknown configuration setting ignored", "setting", k)
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
