@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -186,4 +187,44 @@ func diffMaps(t testing.TB, want, got map[string]string) {
 	if n > 5 {
 		t.Errorf("... %d differences in all", n)
 	}
+}
+
+// generate fills a database holding Core's schema with n identities over
+// two environments of project 1 (genA: v1, genB: v2, alternating ids), five
+// traits each (string, int, bool, float, numeric string), a live override
+// of "flag" for 1% and a multivariate override of "mv" for 0.5%.
+func generate(t testing.TB, dsn string, n int) {
+	t.Helper()
+	execSQL(t, dsn, fmt.Sprintf(`
+INSERT INTO organisations_organisation (id, name, persist_trait_data) VALUES (1, 'org', true);
+INSERT INTO projects_project (id, name, organisation_id, enable_dynamo_db) VALUES (1, 'p', 1, false);
+INSERT INTO environments_environment (id, name, api_key, project_id, use_v2_feature_versioning) VALUES
+  (1, 'a', 'genA', 1, false), (2, 'b', 'genB', 1, true);
+INSERT INTO features_feature (id, name, type, project_id) VALUES (1, 'flag', 'STANDARD', 1), (2, 'mv', 'MULTIVARIATE', 1);
+INSERT INTO multivariate_multivariatefeatureoption (id, uuid, feature_id, type, string_value, key, default_percentage_allocation)
+  VALUES (1, gen_random_uuid(), 2, 'unicode', 'a', 'a', 50), (2, gen_random_uuid(), 2, 'unicode', 'b', 'b', 50);
+INSERT INTO environments_identity (id, identifier, created_date, environment_id, system_traits)
+  SELECT g, 'user-' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1.5 second', 1 + g %% 2, '{}'
+  FROM generate_series(1, %[1]d) g;
+INSERT INTO environments_trait (identity_id, trait_key, value_type, boolean_value, integer_value, string_value, float_value, created_date)
+  SELECT g, k.key, k.vt,
+    CASE WHEN k.vt = 'bool' THEN g %% 2 = 0 END,
+    CASE WHEN k.vt = 'int' THEN g %% 100 END,
+    CASE WHEN k.vt = 'unicode' THEN k.prefix || g END,
+    CASE WHEN k.vt = 'float' THEN g / 8.0 END, now()
+  FROM generate_series(1, %[1]d) g
+  CROSS JOIN (VALUES ('email', 'unicode', 'user@'), ('age', 'int', NULL), ('beta', 'bool', NULL),
+                     ('score', 'float', NULL), ('num', 'unicode', '')) k(key, vt, prefix);
+INSERT INTO features_featurestate (id, uuid, feature_id, environment_id, identity_id, enabled, version, live_from)
+  SELECT g, gen_random_uuid(), 1, 1 + g %% 2, g, g %% 3 = 0, 1, now() - interval '1 day'
+  FROM generate_series(1, %[1]d) g WHERE g %% 100 = 0;
+INSERT INTO features_featurestatevalue (uuid, feature_state_id, type, string_value)
+  SELECT gen_random_uuid(), g, 'unicode', 'v' || g FROM generate_series(1, %[1]d) g WHERE g %% 100 = 0;
+INSERT INTO features_featurestate (id, uuid, feature_id, environment_id, identity_id, enabled, version, live_from)
+  SELECT %[1]d + g, gen_random_uuid(), 2, 1 + g %% 2, g, true, 1, now() - interval '1 day'
+  FROM generate_series(1, %[1]d) g WHERE g %% 200 = 0;
+INSERT INTO multivariate_multivariatefeaturestatevalue (uuid, feature_state_id, multivariate_feature_option_id, percentage_allocation)
+  SELECT gen_random_uuid(), %[1]d + g, o, 50 FROM generate_series(1, %[1]d) g CROSS JOIN (VALUES (1), (2)) opts(o)
+  WHERE g %% 200 = 0;
+ANALYZE;`, n))
 }

@@ -320,6 +320,8 @@ func (m *migrator) one(ctx context.Context, env Environment, r *Record) error {
 			c, err := m.opts.Store.Get(ctx, env.APIKey, src.Identifier)
 			switch {
 			case errors.Is(err, identity.ErrNotFound):
+			case ctx.Err() != nil:
+				return fmt.Errorf("reading identity %d: %w", r.ID, context.Cause(ctx))
 			case err != nil:
 				return fmt.Errorf("reading identity %d: %w", r.ID, err)
 			default:
@@ -351,6 +353,8 @@ func (m *migrator) one(ctx context.Context, env Environment, r *Record) error {
 	case errors.Is(err, identity.ErrInvalid), errors.Is(err, identity.ErrTooLarge):
 		m.skip(env, r, ReasonInvalid, err.Error())
 		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("writing identity %d: %w", r.ID, context.Cause(ctx))
 	default:
 		return fmt.Errorf("writing identity %d: %w", r.ID, err)
 	}

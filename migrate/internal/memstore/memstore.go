@@ -118,32 +118,37 @@ func (s *Store) Delete(ctx context.Context, env identity.Env, identifier string)
 func (s *Store) List(ctx context.Context, envKey string, q identity.ListQuery) (identity.Page, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var all []*identity.Identity
-	for _, b := range s.items {
-		id, _, err := identity.UnmarshalItem(b)
-		if err != nil {
-			return identity.Page{}, err
+	prefix := envKey + "_"
+	var ids []string
+	for k := range s.items {
+		if !strings.HasPrefix(k, prefix) {
+			continue
 		}
-		if id.EnvironmentAPIKey == envKey && strings.HasPrefix(id.Identifier, q.Search) {
-			all = append(all, id)
+		id := k[len(prefix):]
+		if strings.HasPrefix(id, q.Search) && (q.After == nil || id > q.After.Identifier) {
+			ids = append(ids, id)
 		}
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Identifier < all[j].Identifier })
-	if q.After != nil {
-		i := sort.Search(len(all), func(i int) bool { return all[i].Identifier > q.After.Identifier })
-		all = all[i:]
-	}
+	sort.Strings(ids)
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
 	}
 	var p identity.Page
-	if len(all) > limit {
-		all = all[:limit]
-		last := all[limit-1]
-		p.Next = &identity.Cursor{CompositeKey: identity.CompositeKey(envKey, last.Identifier), EnvironmentAPIKey: envKey, Identifier: last.Identifier}
+	for _, id := range ids {
+		if len(p.Identities) == limit {
+			last := p.Identities[limit-1].Identifier
+			p.Next = &identity.Cursor{CompositeKey: identity.CompositeKey(envKey, last), EnvironmentAPIKey: envKey, Identifier: last}
+			break
+		}
+		it, err := s.get(envKey, id)
+		if err != nil {
+			return identity.Page{}, err
+		}
+		if it.EnvironmentAPIKey == envKey {
+			p.Identities = append(p.Identities, it)
+		}
 	}
-	p.Identities = all
 	return p, nil
 }
 
