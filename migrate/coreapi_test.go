@@ -229,7 +229,9 @@ func (c *coreAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		c.mu.Unlock()
-		sort.SliceStable(out, func(i, j int) bool { return out[i].(map[string]any)["id"].(int64) < out[j].(map[string]any)["id"].(int64) })
+		sort.SliceStable(out, func(i, j int) bool {
+			return out[i].(map[string]any)["id"].(int64) < out[j].(map[string]any)["id"].(int64)
+		})
 		c.paginate(w, r, out, false)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
@@ -312,12 +314,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func sp(s string) *string      { return &s }
-func ip(i int64) *int64        { return &i }
-func bp(b bool) *bool          { return &b }
-func fp(f float64) *float64    { return &f }
-func fsUUID(id int64) string   { return fmt.Sprintf("f0000000-0000-4000-8000-%012d", id) }
-func created(sec int) string   { return fmt.Sprintf("2024-03-19T09:%02d:%02d.000000Z", sec/60%60, sec%60) }
+func sp(s string) *string    { return &s }
+func ip(i int64) *int64      { return &i }
+func bp(b bool) *bool        { return &b }
+func fp(f float64) *float64  { return &f }
+func fsUUID(id int64) string { return fmt.Sprintf("f0000000-0000-4000-8000-%012d", id) }
+func created(sec int) string {
+	return fmt.Sprintf("2024-03-19T09:%02d:%02d.000000Z", sec/60%60, sec%60)
+}
 func strTrait(id int64, k, v string) apiTrait {
 	return apiTrait{ID: id, TraitKey: k, ValueType: sp("unicode"), StringValue: sp(v), CreatedDate: "2024-03-19T09:41:22.5Z"}
 }
