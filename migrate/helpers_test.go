@@ -16,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/identity/bolt"
 	"github.com/fledge-flags/fledge/internal/pgtest"
 	"github.com/fledge-flags/fledge/migrate"
+	"github.com/fledge-flags/fledge/migrate/internal/memstore"
 )
 
 // loadSQL runs SQL files from testdata (simple protocol: many statements).
@@ -227,4 +229,21 @@ INSERT INTO multivariate_multivariatefeaturestatevalue (uuid, feature_state_id, 
   SELECT gen_random_uuid(), %[1]d + g, o, 50 FROM generate_series(1, %[1]d) g CROSS JOIN (VALUES (1), (2)) opts(o)
   WHERE g %% 200 = 0;
 ANALYZE;`, n))
+}
+
+// storeKinds are the stores the end-to-end tests run against: the
+// in-memory test store and the embedded bbolt store.
+var storeKinds = []struct {
+	name string
+	open func(t testing.TB) identity.Store
+}{
+	{"memory", func(t testing.TB) identity.Store { return memstore.New() }},
+	{"bolt", func(t testing.TB) identity.Store {
+		s, err := bolt.Open(filepath.Join(t.TempDir(), "identities.db"), bolt.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}},
 }

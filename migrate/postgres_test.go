@@ -78,65 +78,77 @@ func TestPostgresEndToEnd(t *testing.T) {
 	dsn := coreDB(t, srv, "core", true)
 	ctx := context.Background()
 
-	store := memstore.New()
 	src := pgSource(t, migrate.PostgresConfig{DSN: dsn, ProjectID: 1, BatchSize: 2})
-	rep, err := migrate.Run(ctx, migrate.Options{Source: src, Store: store, Workers: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	items, uuids := dump(t, store, "envV1", "envV2", "envOther", "envDeleted")
-	diffMaps(t, wantCompact(t), items)
-	for k, u := range uuids {
-		if !uuidV4.MatchString(u) {
-			t.Errorf("%s: identity_uuid %q is not a lowercase v4 UUID", k, u)
-		}
-	}
-	// Field by field, through the model, for what the JSON hides.
-	alice, err := store.Get(ctx, "envV1", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if alice.DjangoID == nil || *alice.DjangoID != 10 || len(alice.SystemTraits) != 0 || alice.DashboardAlias != "" {
-		t.Errorf("alice: django_id %v, system traits %v, alias %q", alice.DjangoID, alice.SystemTraits, alice.DashboardAlias)
-	}
-	kinds := map[string]engine.Kind{"num_str": engine.KindInt, "float_str": engine.KindFloat, "whole_float": engine.KindFloat,
-		"bool": engine.KindBool, "exp_str": engine.KindString, "int": engine.KindInt}
-	for k, want := range kinds {
-		if v, ok := alice.Trait(k); !ok || v.Kind != want {
-			t.Errorf("alice trait %s: %+v, want kind %v", k, v, want)
-		}
-	}
-	raw := store.Items()["envV1_alice"]
-	if strings.Contains(string(raw), "system_traits") || strings.Contains(string(raw), "dashboard_alias") {
-		t.Errorf("item carries system_traits or dashboard_alias: %s", raw)
-	}
-
 	want := migrate.Report{Source: src.Describe(), Environments: 2, Read: 8, Created: 5, Traits: 19, Overrides: 5,
 		SkippedByReason: map[string]int64{migrate.ReasonTooLongChars: 1, migrate.ReasonTooLongBytes: 1, migrate.ReasonNonFinite: 1}}
-	checkReport(t, rep, want)
-	if len(rep.Skipped) != 3 {
-		t.Errorf("skipped: %+v", rep.Skipped)
-	}
-	for _, s := range rep.Skipped {
-		if s.Environment != "envV1" || len(s.Identifier) > 100 {
-			t.Errorf("skip entry %+v", s)
-		}
+	for _, sk := range storeKinds {
+		t.Run("store="+sk.name, func(t *testing.T) {
+			store := sk.open(t)
+			rep, err := migrate.Run(ctx, migrate.Options{Source: src, Store: store, Workers: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			items, uuids := dump(t, store, "envV1", "envV2", "envOther", "envDeleted")
+			diffMaps(t, wantCompact(t), items)
+			for k, u := range uuids {
+				if !uuidV4.MatchString(u) {
+					t.Errorf("%s: identity_uuid %q is not a lowercase v4 UUID", k, u)
+				}
+			}
+			// Field by field, through the model, for what the JSON hides.
+			alice, err := store.Get(ctx, "envV1", "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if alice.DjangoID == nil || *alice.DjangoID != 10 || len(alice.SystemTraits) != 0 || alice.DashboardAlias != "" {
+				t.Errorf("alice: django_id %v, system traits %v, alias %q", alice.DjangoID, alice.SystemTraits, alice.DashboardAlias)
+			}
+			kinds := map[string]engine.Kind{"num_str": engine.KindInt, "float_str": engine.KindFloat, "whole_float": engine.KindFloat,
+				"bool": engine.KindBool, "exp_str": engine.KindString, "int": engine.KindInt, "null_type": engine.KindString}
+			for k, want := range kinds {
+				if v, ok := alice.Trait(k); !ok || v.Kind != want {
+					t.Errorf("alice trait %s: %+v, want kind %v", k, v, want)
+				}
+			}
+			checkReport(t, rep, want)
+			if len(rep.Skipped) != 3 {
+				t.Errorf("skipped: %+v", rep.Skipped)
+			}
+			for _, s := range rep.Skipped {
+				if s.Environment != "envV1" || len(s.Identifier) > 100 {
+					t.Errorf("skip entry %+v", s)
+				}
+			}
+
+			// A re-run changes nothing and keeps the UUIDs.
+			rep, err = migrate.Run(ctx, migrate.Options{Source: src, Store: store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkReport(t, rep, migrate.Report{Source: src.Describe(), Environments: 2, Read: 8, Unchanged: 5,
+				SkippedByReason: want.SkippedByReason})
+			items2, uuids2 := dump(t, store, "envV1", "envV2")
+			diffMaps(t, items, items2)
+			diffMaps(t, uuids, uuids2)
+		})
 	}
 
-	t.Run("re-run writes nothing and keeps the UUIDs", func(t *testing.T) {
+	t.Run("memory store item JSON", func(t *testing.T) {
+		store := memstore.New()
+		if _, err := migrate.Run(ctx, migrate.Options{Source: src, Store: store}); err != nil {
+			t.Fatal(err)
+		}
+		raw := store.Items()["envV1_alice"]
+		if strings.Contains(string(raw), "system_traits") || strings.Contains(string(raw), "dashboard_alias") {
+			t.Errorf("item carries system_traits or dashboard_alias: %s", raw)
+		}
 		before := store.Writes
-		rep, err := migrate.Run(ctx, migrate.Options{Source: src, Store: store})
-		if err != nil {
+		if _, err := migrate.Run(ctx, migrate.Options{Source: src, Store: store}); err != nil {
 			t.Fatal(err)
 		}
 		if store.Writes != before {
 			t.Errorf("re-run wrote %d items", store.Writes-before)
 		}
-		checkReport(t, rep, migrate.Report{Source: src.Describe(), Environments: 2, Read: 8, Unchanged: 5,
-			SkippedByReason: want.SkippedByReason})
-		items2, uuids2 := dump(t, store, "envV1", "envV2")
-		diffMaps(t, items, items2)
-		diffMaps(t, uuids, uuids2)
 	})
 
 	t.Run("environment keys", func(t *testing.T) {
@@ -207,48 +219,52 @@ func TestLiveTrafficWins(t *testing.T) {
 	srv := pgtest.Start(t)
 	dsn := coreDB(t, srv, "core", true)
 	ctx := context.Background()
-	store := memstore.New()
-	env := identity.Env{APIKey: "envV1", ID: "1"}
-	const uuid = "11111111-2222-4333-8444-555555555555"
-	_, err := store.Update(ctx, env, "alice", func(*identity.Identity) (*identity.Identity, error) {
-		return &identity.Identity{
-			UUID: uuid, CreatedDate: "2026-01-01T00:00:00.000000+00:00",
-			Traits: []identity.Trait{{Key: "str", Value: engine.String("from sdk")}, {Key: "sdk_only", Value: engine.Int(1)}},
-			Overrides: []identity.Override{{Feature: identity.FeatureRef{ID: 1, Name: "std", Type: "STANDARD"}, Enabled: false,
-				Value: json.RawMessage(`"edge"`), FeatureStateUUID: "c0000000-0000-4000-8000-000000000001"}},
-		}, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := pgSource(t, migrate.PostgresConfig{DSN: dsn, ProjectID: 1})
-	rep, err := migrate.Run(ctx, migrate.Options{Source: src, Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := store.Get(ctx, "envV1", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.UUID != uuid || got.CreatedDate != "2026-01-01T00:00:00.000000+00:00" || got.DjangoID == nil || *got.DjangoID != 10 {
-		t.Errorf("uuid %s, created %s, django_id %v", got.UUID, got.CreatedDate, got.DjangoID)
-	}
-	var keys []string
-	for _, tr := range got.Traits {
-		keys = append(keys, tr.Key)
-	}
-	wantKeys := "str sdk_only first num_str float_str exp_str int bool float null_type neg_zero plus whole_float false empty"
-	if strings.Join(keys, " ") != wantKeys {
-		t.Errorf("trait keys %v\nwant %s", keys, wantKeys)
-	}
-	if v, _ := got.Trait("str"); v.Str != "from sdk" {
-		t.Errorf("str = %+v, want the SDK's value", v)
-	}
-	if len(got.Overrides) != 3 || string(got.Overrides[0].Value) != `"edge"` || got.Overrides[1].Feature.ID != 2 || got.Overrides[2].Feature.ID != 4 {
-		t.Errorf("overrides: %+v", got.Overrides)
-	}
-	if rep.Created != 4 || rep.Updated != 1 || rep.TraitsKept != 1 || rep.OverridesKept != 1 {
-		t.Errorf("report %+v", rep)
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			store := sk.open(t)
+			env := identity.Env{APIKey: "envV1", ID: "1"}
+			const uuid = "11111111-2222-4333-8444-555555555555"
+			_, err := store.Update(ctx, env, "alice", func(*identity.Identity) (*identity.Identity, error) {
+				return &identity.Identity{
+					UUID: uuid, CreatedDate: "2026-01-01T00:00:00.000000+00:00",
+					Traits: []identity.Trait{{Key: "str", Value: engine.String("from sdk")}, {Key: "sdk_only", Value: engine.Int(1)}},
+					Overrides: []identity.Override{{Feature: identity.FeatureRef{ID: 1, Name: "std", Type: "STANDARD"}, Enabled: false,
+						Value: json.RawMessage(`"edge"`), FeatureStateUUID: "c0000000-0000-4000-8000-000000000001"}},
+				}, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := pgSource(t, migrate.PostgresConfig{DSN: dsn, ProjectID: 1})
+			rep, err := migrate.Run(ctx, migrate.Options{Source: src, Store: store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := store.Get(ctx, "envV1", "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.UUID != uuid || got.CreatedDate != "2026-01-01T00:00:00.000000+00:00" || got.DjangoID == nil || *got.DjangoID != 10 {
+				t.Errorf("uuid %s, created %s, django_id %v", got.UUID, got.CreatedDate, got.DjangoID)
+			}
+			var keys []string
+			for _, tr := range got.Traits {
+				keys = append(keys, tr.Key)
+			}
+			wantKeys := "str sdk_only first num_str float_str exp_str int bool float null_type neg_zero plus whole_float false empty"
+			if strings.Join(keys, " ") != wantKeys {
+				t.Errorf("trait keys %v\nwant %s", keys, wantKeys)
+			}
+			if v, _ := got.Trait("str"); v.Str != "from sdk" {
+				t.Errorf("str = %+v, want the SDK's value", v)
+			}
+			if len(got.Overrides) != 3 || string(got.Overrides[0].Value) != `"edge"` || got.Overrides[1].Feature.ID != 2 || got.Overrides[2].Feature.ID != 4 {
+				t.Errorf("overrides: %+v", got.Overrides)
+			}
+			if rep.Created != 4 || rep.Updated != 1 || rep.TraitsKept != 1 || rep.OverridesKept != 1 {
+				t.Errorf("report %+v", rep)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fledge-flags/fledge/engine"
+	"github.com/fledge-flags/fledge/identity"
 	"github.com/fledge-flags/fledge/internal/pgtest"
 	"github.com/fledge-flags/fledge/migrate"
 	"github.com/fledge-flags/fledge/migrate/internal/memstore"
@@ -36,8 +38,8 @@ func TestResumeAfterCancel(t *testing.T) {
 	want, _ := dump(t, clean, "genA", "genB")
 
 	for _, k := range []int64{1, 199, 200, 1234, 2900} {
-		t.Run("after "+itoa(k)+" writes", func(t *testing.T) {
-			store := memstore.New()
+		t.Run("bolt store, killed after "+itoa(k)+" writes", func(t *testing.T) {
+			store := storeKinds[1].open(t)
 			cp := filepath.Join(t.TempDir(), "checkpoint.json")
 			runCtx, cancel := context.WithCancel(ctx)
 			defer cancel()
@@ -86,6 +88,68 @@ func TestResumeAfterCancel(t *testing.T) {
 		}
 		got, _ := dump(t, store, "genA", "genB")
 		diffMaps(t, want, got)
+	})
+
+	t.Run("concurrent SDK writes win", func(t *testing.T) {
+		store := storeKinds[1].open(t)
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		sdkDone := make(chan error, 1)
+		go func() { // an SDK identify for every tenth identity, racing the migration
+			for i := 10; i <= n; i += 10 {
+				env := identity.Env{APIKey: "genA", ID: "1"}
+				if i%2 == 1 {
+					env = identity.Env{APIKey: "genB", ID: "2"}
+				}
+				_, err := store.Update(runCtx, env, "user-"+itoa(int64(i)), func(cur *identity.Identity) (*identity.Identity, error) {
+					if cur == nil {
+						cur = &identity.Identity{}
+					}
+					set := func(k string, v engine.Value) {
+						for j := range cur.Traits {
+							if cur.Traits[j].Key == k {
+								cur.Traits[j].Value = v
+								return
+							}
+						}
+						cur.Traits = append(cur.Traits, identity.Trait{Key: k, Value: v})
+					}
+					set("email", engine.String("sdk"))
+					set("sdk", engine.Bool(true))
+					return cur, nil
+				})
+				if err != nil {
+					sdkDone <- err
+					return
+				}
+			}
+			sdkDone <- nil
+		}()
+		if _, err := migrate.Run(ctx, migrate.Options{Source: pgSource(t, cfg), Store: store, Workers: 8}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-sdkDone; err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= n; i++ {
+			env := "genA"
+			if i%2 == 1 {
+				env = "genB"
+			}
+			id, err := store.Get(ctx, env, "user-"+itoa(int64(i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			email, _ := id.Trait("email")
+			_, sdk := id.Trait("sdk")
+			wantEmail, wantTraits := "user@"+itoa(int64(i)), 5
+			if i%10 == 0 {
+				wantEmail, wantTraits = "sdk", 6
+			}
+			if email.Str != wantEmail || sdk != (i%10 == 0) || len(id.Traits) != wantTraits || id.DjangoID == nil || *id.DjangoID != int64(i) {
+				t.Fatalf("user-%d: %+v", i, id)
+			}
+		}
 	})
 
 	t.Run("checkpoint of another source", func(t *testing.T) {
