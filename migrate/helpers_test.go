@@ -63,7 +63,7 @@ func execSQL(t testing.TB, dsn, sql string, args ...any) {
 func coreDB(t testing.TB, srv *pgtest.Server, name string, fixtures bool) string {
 	t.Helper()
 	dsn := srv.CreateDB(t, name)
-	files := []string{"core_schema.sql"}
+	files := []string{"core_schema.sql", "core_indexes.sql"}
 	if fixtures {
 		files = append(files, "core_fixtures.sql")
 	}
