@@ -121,18 +121,6 @@ func dump(t testing.TB, s identity.Store, envKeys ...string) (items, uuids map[s
 	return items, uuids
 }
 
-// itemJSON re-encodes a store identity as item JSON without its UUID.
-func itemJSON(t testing.TB, id *identity.Identity) string {
-	t.Helper()
-	c := id.Clone()
-	c.UUID = ""
-	b, err := identity.MarshalItem(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // compactJSON normalises expected JSON written by hand.
 func compactJSON(t testing.TB, s string) string {
 	t.Helper()

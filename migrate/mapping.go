@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -101,10 +102,20 @@ func valueJSON(c valueColumns) json.RawMessage {
 		}
 	default:
 		if c.StringValue != nil {
-			return engine.AppendJSONString(nil, *c.StringValue)
+			return jsonString(*c.StringValue)
 		}
 	}
 	return nil
+}
+
+// jsonString encodes s as a JSON string without escaping <, > and &, as
+// Python's json.dumps writes it.
+func jsonString(s string) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // mvValue is one entry of multivariate_feature_state_values as the

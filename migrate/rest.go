@@ -309,7 +309,7 @@ func (r *REST) Environments(ctx context.Context) ([]Environment, error) {
 	q := url.Values{"project": {strconv.FormatInt(r.cfg.ProjectID, 10)}}
 	err := pages(ctx, r, "environments/", q, func(p *page[env]) error {
 		for _, e := range p.Results {
-			envs = append(envs, Environment{ID: e.ID, APIKey: e.APIKey, Name: e.Name, V2: e.V2})
+			envs = append(envs, Environment(e))
 		}
 		return nil
 	})
