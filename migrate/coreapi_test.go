@@ -27,6 +27,7 @@ type coreAPI struct {
 	features  []apiFeature
 	mu        sync.Mutex
 	idents    map[string][]*apiIdentity // by environment key
+	index     map[string]map[int64]*apiIdentity
 	// failEvery makes every n-th request fail (alternately 429 with
 	// Retry-After: 0 and 503) before it is served.
 	failEvery int64
@@ -253,12 +254,22 @@ func (c *coreAPI) env(key string) *apiEnv {
 func (c *coreAPI) identity(envKey, id string) *apiIdentity {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, x := range c.idents[envKey] {
-		if strconv.FormatInt(x.ID, 10) == id {
-			return x
-		}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return nil
 	}
-	return nil
+	ix := c.index[envKey]
+	if len(ix) != len(c.idents[envKey]) { // built lazily, rebuilt when a test edits the data
+		ix = make(map[int64]*apiIdentity, len(c.idents[envKey]))
+		for _, x := range c.idents[envKey] {
+			ix[x.ID] = x
+		}
+		if c.index == nil {
+			c.index = map[string]map[int64]*apiIdentity{}
+		}
+		c.index[envKey] = ix
+	}
+	return ix[n]
 }
 
 // paginate writes {"count","next","previous","results"}; custom is
