@@ -55,9 +55,12 @@ func (s *Server) CreateDB(t testing.TB, name string) string {
 	return s.DSN(name)
 }
 
+// debianBins is where Debian's postgresql packages put the server binaries.
+const debianBins = "/usr/lib/postgresql/*/bin"
+
 // binDir finds the newest installed PostgreSQL's bin directory.
-func binDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+func binDir(pattern string) (string, error) {
+	dirs, _ := filepath.Glob(pattern)
 	var ok []string
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
@@ -80,7 +83,7 @@ func version(bin string) int {
 // PostgreSQL is not installed.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := binDir()
+	bin, err := binDir(debianBins)
 	if err != nil {
 		t.Fatal(Missing)
 	}
