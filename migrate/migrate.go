@@ -163,21 +163,13 @@ func newMigrator(opts Options) (*migrator, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	path := opts.CheckpointPath
-	if opts.DryRun {
-		path = "" // a dry run neither writes the checkpoint nor
-	}
 	desc := opts.Source.Describe()
-	cp, err := loadCheckpoint(path, desc, opts.Restart)
+	cp, err := loadCheckpoint(opts.CheckpointPath, desc, opts.Restart)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	if opts.DryRun && opts.CheckpointPath != "" && !opts.Restart {
-		// ...but it reports from where a real run would resume.
-		if cp, err = loadCheckpoint(opts.CheckpointPath, desc, false); err != nil {
-			return nil, fmt.Errorf("migrate: %w", err)
-		}
-		cp.path = ""
+	if opts.DryRun {
+		cp.path = "" // a dry run starts where a real run would resume, and saves nothing
 	}
 	return &migrator{
 		opts: opts, log: log, cp: cp,
