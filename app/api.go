@@ -34,6 +34,7 @@ func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, op
 	opts.Edge = true
 	opts.Identifier = id
 	opts.Traits = id
+	opts.SigningKey = []byte(cfg.Forwarding.SigningKey)
 	// docs renders the environment document with the store's identity
 	// overrides, for local-evaluation SDKs.
 	docs := admin.NewDocumentOverrides(store, admin.DocumentOptions{MaxAge: documentOverridesMaxAge})

@@ -40,6 +40,23 @@ type API struct {
 	EvaluateDisallowedClientTraits bool `json:"evaluate_disallowed_client_traits"`
 }
 
+// Forwarding verifies writes a self-hosted Flagsmith forwards to the api
+// role (EDGE_API_URL pointing at Fledge).
+type Forwarding struct {
+	// SigningKey is Flagsmith's EDGE_REQUEST_SIGNING_KEY. Forwarded
+	// requests (those carrying X-Flagsmith-Signature) must verify against
+	// it; empty: the header is ignored.
+	SigningKey string `json:"signing_key"`
+}
+
+func (d *decoder) forwarding(dst *Forwarding) setter {
+	return func(v any, key, shown string) {
+		d.object(v, key, shown, []field{
+			{names: []string{"signing_key"}, set: d.str(&dst.SigningKey)},
+		})
+	}
+}
+
 func defaultStore() Store { return Store{Type: "embedded", Path: DefaultStorePath} }
 
 func (d *decoder) store(dst *Store) setter {
@@ -78,6 +95,9 @@ func (c *Config) validateAPI() error {
 	}
 	if c.Store.Type == "embedded" && strings.TrimSpace(c.Store.Path) == "" {
 		return settingError("store.path", "must not be empty")
+	}
+	if k := c.Forwarding.SigningKey; k != "" && len(k) < minAdminTokenChars {
+		return settingError("forwarding.signing_key", "must be at least "+strconv.Itoa(minAdminTokenChars)+" characters")
 	}
 	for i, t := range c.Admin.Tokens {
 		at := "admin.tokens[" + strconv.Itoa(i) + "]"

@@ -77,9 +77,10 @@ type Config struct {
 	ForwardedAllowIPs []string `json:"forwarded_allow_ips"`
 
 	// The api role's settings (config/api.go).
-	Store Store `json:"store"`
-	Admin Admin `json:"admin"`
-	API   API   `json:"api"`
+	Store      Store      `json:"store"`
+	Admin      Admin      `json:"admin"`
+	API        API        `json:"api"`
+	Forwarding Forwarding `json:"forwarding"`
 
 	// Flag analytics forwarding (config/analytics.go).
 	Analytics Analytics `json:"analytics"`
@@ -382,6 +383,9 @@ func (c *Config) Redacted() ([]byte, error) {
 	}
 	r.APIURL = redact.URL(c.APIURL)
 	r.Admin.Tokens = redactTokens(c.Admin.Tokens)
+	if r.Forwarding.SigningKey != "" {
+		r.Forwarding.SigningKey = redact.Key(r.Forwarding.SigningKey)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -187,6 +187,7 @@ func (d *decoder) topFields(c *Config) []field {
 		{names: []string{"store"}, kind: envJSON, set: d.store(&c.Store)},
 		{names: []string{"admin"}, kind: envJSON, set: d.admin(&c.Admin)},
 		{names: []string{"api"}, kind: envJSON, set: d.api(&c.API)},
+		{names: []string{"forwarding"}, kind: envJSON, set: d.forwarding(&c.Forwarding)},
 		{names: []string{"analytics"}, kind: envJSON, set: d.analytics(&c.Analytics)},
 	}
 }

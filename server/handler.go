@@ -59,6 +59,10 @@ type Options struct {
 	// Traits serves the api role's trait endpoints (/traits/,
 	// /bulk-identities/); nil: they are not found, as on the proxy.
 	Traits sdk.TraitWriter
+	// SigningKey verifies the X-Flagsmith-Signature of writes a
+	// self-hosted Flagsmith forwards (forwarding.signing_key); empty: the
+	// header is ignored.
+	SigningKey []byte
 	// Document, when set, renders the environment document and the time
 	// it last changed (the api role merges stored identity overrides in);
 	// nil serves the snapshot's own.
@@ -257,6 +261,10 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		if !h.forwardedOK(w, r, body) {
+			h.putBody(body)
+			return
+		}
 		if h.cache != nil {
 			ck, cached = identityCacheKey(r.Header.Get("X-Environment-Key"), body), true
 			if out, ok := h.cache.get(ck, snap); ok {
@@ -277,6 +285,9 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
+		if !h.forwardedOK(w, r, nil) {
+			return
+		}
 		if req = h.identityQuery(w, r); req == nil {
 			return
 		}
@@ -379,6 +390,10 @@ func (h *Handler) setTrait(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	if !h.forwardedOK(w, r, body) {
+		h.putBody(body)
+		return
+	}
 	req, err := sdk.DecodeTraitRequest(body)
 	h.putBody(body)
 	if err != nil {
@@ -408,6 +423,10 @@ func (h *Handler) bulkIdentities(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := h.readBody(w, r)
 	if err != nil {
+		return
+	}
+	if !h.forwardedOK(w, r, body) {
+		h.putBody(body)
 		return
 	}
 	reqs, err := sdk.DecodeBulkRequest(body)
