@@ -17,9 +17,9 @@ import (
 
 	"github.com/fledge-flags/fledge/identity"
 	"github.com/fledge-flags/fledge/identity/bolt"
+	"github.com/fledge-flags/fledge/identity/memstore"
 	"github.com/fledge-flags/fledge/internal/pgtest"
 	"github.com/fledge-flags/fledge/migrate"
-	"github.com/fledge-flags/fledge/migrate/internal/memstore"
 )
 
 // loadSQL runs SQL files from testdata (simple protocol: many statements).

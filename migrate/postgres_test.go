@@ -9,9 +9,9 @@ import (
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/identity/memstore"
 	"github.com/fledge-flags/fledge/internal/pgtest"
 	"github.com/fledge-flags/fledge/migrate"
-	"github.com/fledge-flags/fledge/migrate/internal/memstore"
 )
 
 // The items Core's migrator writes for the fixtures (identity_uuid aside).
@@ -142,12 +142,12 @@ func TestPostgresEndToEnd(t *testing.T) {
 		if strings.Contains(string(raw), "system_traits") || strings.Contains(string(raw), "dashboard_alias") {
 			t.Errorf("item carries system_traits or dashboard_alias: %s", raw)
 		}
-		before := store.Writes
+		before := store.Writes()
 		if _, err := migrate.Run(ctx, migrate.Options{Source: src, Store: store}); err != nil {
 			t.Fatal(err)
 		}
-		if store.Writes != before {
-			t.Errorf("re-run wrote %d items", store.Writes-before)
+		if store.Writes() != before {
+			t.Errorf("re-run wrote %d items", store.Writes()-before)
 		}
 	})
 
@@ -178,8 +178,8 @@ func TestPostgresEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if store.Writes != 0 || len(store.Items()) != 0 {
-			t.Errorf("dry run wrote %d items", store.Writes)
+		if store.Writes() != 0 || len(store.Items()) != 0 {
+			t.Errorf("dry run wrote %d items", store.Writes())
 		}
 		if fileExists(cp) {
 			t.Errorf("dry run wrote the checkpoint")

@@ -12,8 +12,8 @@ import (
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/identity/memstore"
 	"github.com/fledge-flags/fledge/migrate"
-	"github.com/fledge-flags/fledge/migrate/internal/memstore"
 )
 
 var restNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)

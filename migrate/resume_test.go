@@ -10,9 +10,9 @@ import (
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/identity/memstore"
 	"github.com/fledge-flags/fledge/internal/pgtest"
 	"github.com/fledge-flags/fledge/migrate"
-	"github.com/fledge-flags/fledge/migrate/internal/memstore"
 )
 
 // TestResumeAfterCancel kills a migration (cancels its context) after k
@@ -76,13 +76,13 @@ func TestResumeAfterCancel(t *testing.T) {
 
 	t.Run("store failure stops the run and keeps the checkpoint consistent", func(t *testing.T) {
 		store := memstore.New()
-		store.FailAfter = 700
+		store.FailAfter(700)
 		cp := filepath.Join(t.TempDir(), "checkpoint.json")
 		_, err := migrate.Run(ctx, migrate.Options{Source: pgSource(t, cfg), Store: store, Workers: 8, CheckpointPath: cp})
 		if err == nil || !strings.Contains(err.Error(), "injected") {
 			t.Fatalf("err %v", err)
 		}
-		store.FailAfter = 0
+		store.FailAfter(0)
 		if _, err := migrate.Run(ctx, migrate.Options{Source: pgSource(t, cfg), Store: store, Workers: 8, CheckpointPath: cp}); err != nil {
 			t.Fatal(err)
 		}

@@ -13,9 +13,9 @@ import (
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/identity/memstore"
 	"github.com/fledge-flags/fledge/internal/pgtest"
 	"github.com/fledge-flags/fledge/migrate"
-	"github.com/fledge-flags/fledge/migrate/internal/memstore"
 )
 
 // corePercentage is Core's get_hashed_percentage_for_object_ids, written
