@@ -24,3 +24,17 @@ func (h *Handler) forwardedOK(w http.ResponseWriter, r *http.Request, body []byt
 	}
 	return true
 }
+
+// readSignedBody reads a write's body and checks its forwarding signature,
+// answering the error itself when it returns false.
+func (h *Handler) readSignedBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return nil, false
+	}
+	if !h.forwardedOK(w, r, body) {
+		h.putBody(body)
+		return nil, false
+	}
+	return body, true
+}

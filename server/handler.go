@@ -257,14 +257,11 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 	var ck cacheKey
 	cached := false
 	if r.Method == http.MethodPost {
-		body, err := h.readBody(w, r)
-		if err != nil {
+		body, ok := h.readSignedBody(w, r)
+		if !ok {
 			return
 		}
-		if !h.forwardedOK(w, r, body) {
-			h.putBody(body)
-			return
-		}
+		var err error
 		if h.cache != nil {
 			ck, cached = identityCacheKey(r.Header.Get("X-Environment-Key"), body), true
 			if out, ok := h.cache.get(ck, snap); ok {
@@ -386,12 +383,8 @@ func (h *Handler) setTrait(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := h.readBody(w, r)
-	if err != nil {
-		return
-	}
-	if !h.forwardedOK(w, r, body) {
-		h.putBody(body)
+	body, ok := h.readSignedBody(w, r)
+	if !ok {
 		return
 	}
 	req, err := sdk.DecodeTraitRequest(body)
@@ -421,12 +414,8 @@ func (h *Handler) bulkIdentities(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := h.readBody(w, r)
-	if err != nil {
-		return
-	}
-	if !h.forwardedOK(w, r, body) {
-		h.putBody(body)
+	body, ok := h.readSignedBody(w, r)
+	if !ok {
 		return
 	}
 	reqs, err := sdk.DecodeBulkRequest(body)
