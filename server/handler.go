@@ -366,8 +366,8 @@ func (h *Handler) identifyFailed(w http.ResponseWriter, r *http.Request, err err
 		h.writeFieldError(w, fe)
 		return
 	}
-	if errors.Is(err, sdk.ErrForbidden) {
-		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+	if f, ok := errors.AsType[*sdk.Forbidden](err); ok {
+		writeError(w, http.StatusForbidden, "forbidden", f.Detail)
 		return
 	}
 	if r.Context().Err() != nil {
