@@ -20,6 +20,8 @@ type Store struct {
 	Type string `json:"type"`
 	// Path is the embedded store's directory.
 	Path string `json:"path"`
+	// DynamoDB configures the dynamodb store (config/dynamodb.go).
+	DynamoDB DynamoDB `json:"dynamodb"`
 }
 
 // Admin configures the edge-identities admin API.
@@ -38,13 +40,16 @@ type API struct {
 	EvaluateDisallowedClientTraits bool `json:"evaluate_disallowed_client_traits"`
 }
 
-func defaultStore() Store { return Store{Type: "embedded", Path: DefaultStorePath} }
+func defaultStore() Store {
+	return Store{Type: "embedded", Path: DefaultStorePath, DynamoDB: defaultDynamoDB()}
+}
 
 func (d *decoder) store(dst *Store) setter {
 	return func(v any, key, shown string) {
 		d.object(v, key, shown, []field{
 			{names: []string{"type"}, set: d.str(&dst.Type)},
 			{names: []string{"path"}, set: d.str(&dst.Path)},
+			{names: []string{"dynamodb"}, set: d.dynamodb(&dst.DynamoDB)},
 		})
 	}
 }
@@ -76,6 +81,9 @@ func (c *Config) validateAPI() error {
 	}
 	if c.Store.Type == "embedded" && strings.TrimSpace(c.Store.Path) == "" {
 		return settingError("store.path", "must not be empty")
+	}
+	if err := c.validateDynamoDB(); err != nil {
+		return err
 	}
 	for i, t := range c.Admin.Tokens {
 		at := "admin.tokens[" + strconv.Itoa(i) + "]"
