@@ -77,7 +77,9 @@ func withPairFile(rest string) string {
 }
 
 func TestDynamoDBErrors(t *testing.T) {
-	dd := func(block string) string { return withPairFile(`"store": {"type": "dynamodb", "dynamodb": ` + block + `}`) }
+	dd := func(block string) string {
+		return withPairFile(`"store": {"type": "dynamodb", "dynamodb": ` + block + `}`)
+	}
 	tests := []struct {
 		name string
 		file string
