@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,9 +38,11 @@ type RegionsOptions struct {
 	// RequestTimeout bounds one store call over all regions; past it the
 	// call fails with identity.ErrUnavailable (the SDK answer is a 503).
 	RequestTimeout time.Duration
-	// FailoverBudget is how long one region may keep failing a call
-	// (throttled, a server error, timing out, unreachable) before the call
-	// moves on to the next region, and the node with it.
+	// FailoverBudget is how long one region may keep failing (throttled,
+	// server errors, timing out) before calls move on to the next region,
+	// and the node with it. It also bounds each DynamoDB request. A
+	// refused connection (nothing listens, no such host) fails over at
+	// once.
 	FailoverBudget time.Duration
 	// HealthInterval is how often every region is probed in the background
 	// with a GetItem; the node goes back to the first healthy region in
@@ -66,12 +69,14 @@ func (o *RegionsOptions) withDefaults() {
 
 // Regions is an identity.Store over one Store per region, in order of
 // preference (the node's own region first). Every call goes to the region
-// in use: the first healthy one. A region that fails a call for the whole
-// FailoverBudget is marked unhealthy and the call, and every later one,
-// moves to the next; a background probe every HealthInterval marks regions
-// healthy again, and the node returns to the first. A call never takes
-// longer than RequestTimeout: when no region answers within it, it fails
-// with identity.ErrUnavailable.
+// in use: the first healthy one. A region whose requests have failed for
+// the whole FailoverBudget (a refused connection at once) is marked
+// unhealthy and the call, and every later one, moves to the next; a
+// background probe every HealthInterval (an eventually consistent GetItem)
+// marks regions healthy again, and the node returns to the first. The
+// probe also notices a failing region when no call is made. A call never
+// takes longer than RequestTimeout: when no region answers within it, it
+// fails with identity.ErrUnavailable.
 //
 // Errors that say nothing about the region (not found, invalid input, an
 // update function's error, a write that keeps losing races) are returned
@@ -274,15 +279,31 @@ func (rs *regionState) failingFor() time.Duration {
 }
 
 // observe records the outcome of one DynamoDB request that started at
-// start: an answer stops the failure clock, a region fault starts it. A
-// request whose caller gave up says nothing about the region.
+// start: an answer stops the failure clock, a region fault starts it, and
+// a refused connection spends the budget at once (nothing listens: there
+// is no answer to wait for). A request whose caller gave up says nothing
+// about the region.
 func (rs *regionState) observe(callerDone bool, start time.Time, err error) {
 	switch {
 	case err == nil || !unavailable(err):
 		rs.failingSince.Store(0)
-	case !callerDone:
+	case callerDone:
+	case refused(err):
+		rs.failingSince.Store(1) // the epoch: failing for longer than any budget
+	default:
 		rs.failingSince.CompareAndSwap(0, start.UnixNano())
 	}
+}
+
+// refused reports a connection that could not be made for a reason other
+// than a timeout: refused, reset while connecting, no such host.
+func refused(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return !dns.IsTimeout
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && !op.Timeout()
 }
 
 // withCallTimeout returns a store like s whose every DynamoDB operation
@@ -357,12 +378,16 @@ func (r *Regions) probeLoop(ctx context.Context) {
 }
 
 // probe checks every region at once, each bounded by the failover budget.
+// A region is healthy again after one answered probe.
 func (r *Regions) probe(ctx context.Context) {
 	var wg sync.WaitGroup
 	results := make([]error, len(r.regions))
 	for i, reg := range r.regions {
 		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, r.opts.FailoverBudget)
+			// The request itself is bounded by the budget (withCallTimeout);
+			// the probe waits a little longer, so that a silent region
+			// counts as timing out rather than as a probe given up on.
+			pctx, cancel := context.WithTimeout(ctx, 2*r.opts.FailoverBudget)
 			defer cancel()
 			results[i] = reg.Store.Ping(pctx)
 		})
@@ -372,7 +397,20 @@ func (r *Regions) probe(ctx context.Context) {
 		return
 	}
 	for i, err := range results {
-		r.setHealth(i, err == nil, err)
+		reg := r.regions[i]
+		switch {
+		case err == nil:
+			if !reg.healthy.Load() {
+				r.setHealth(i, true, nil)
+			}
+		case !regionFault(err) || reg.failingFor() >= r.opts.FailoverBudget:
+			// A refusal (no permission, no such table) at once; a
+			// throttled, failing or silent region once it has failed for
+			// the budget, as calls judge it.
+			if reg.healthy.Load() {
+				r.setHealth(i, false, err)
+			}
+		}
 	}
 }
 

@@ -6,7 +6,8 @@
 //
 // StartServer returns a Server that can also be stopped abruptly (as a
 // region outage) and restarted on the same port, optionally keeping its
-// tables on disk across the restart.
+// tables on disk across the restart, or paused (as a DynamoDB that stops
+// answering) and resumed.
 package dynalite
 
 import (
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +113,25 @@ func (s *Server) Stop() {
 	s.proc = nil
 }
 
+// Pause freezes dynalite (SIGSTOP): connections are still accepted by the
+// kernel, but nothing answers, as with a DynamoDB that times out.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused dynalite run again (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig os.Signal) {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		s.tb.Fatalf("dynalite: signalling a stopped server")
+	}
+	if err := s.proc.cmd.Process.Signal(sig); err != nil {
+		s.tb.Fatalf("dynalite: %v", err)
+	}
+}
+
 // Restart starts a stopped dynalite again on the same port; with
 // Options.Persist its tables and items are back.
 func (s *Server) Restart() {
@@ -185,6 +206,7 @@ func (s *Server) shutdown() {
 	if s.proc == nil {
 		return
 	}
+	_ = s.proc.cmd.Process.Signal(syscall.SIGCONT) // in case it is paused
 	_ = s.proc.stdin.Close()
 	select {
 	case <-s.proc.exited:

@@ -87,3 +87,20 @@ func TestStopRestart(t *testing.T) {
 		t.Fatalf("tables after restart = %v, want [%s]", out.TableNames, name)
 	}
 }
+
+// TestPauseResume: a paused server accepts connections but does not
+// answer; resumed, it answers again.
+func TestPauseResume(t *testing.T) {
+	s := StartServer(t, Options{})
+	c := s.Client()
+	s.Pause()
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.ListTables(short, &dynamodb.ListTablesInput{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ListTables on a paused server: %v; want a timeout", err)
+	}
+	s.Resume()
+	if _, err := c.ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("ListTables after Resume: %v", err)
+	}
+}
