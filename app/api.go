@@ -11,6 +11,7 @@ import (
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/edge"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/identity/dynamo"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/server"
 )
@@ -40,6 +41,9 @@ func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, op
 	docs := admin.NewDocumentOverrides(store, admin.DocumentOptions{MaxAge: documentOverridesMaxAge})
 	opts.Document = docs.Document
 	opts.Routes = edgeRoutes(cfg, reg, store, docs, logger)
+	if r, ok := store.(*dynamo.Regions); ok {
+		opts.StoreStatus = func() any { return storeStatus{Type: "dynamodb", RegionsStatus: r.Status()} }
+	}
 	return store, nil
 }
 

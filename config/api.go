@@ -22,6 +22,8 @@ type Store struct {
 	Type string `json:"type"`
 	// Path is the embedded store's directory.
 	Path string `json:"path"`
+	// DynamoDB configures the dynamodb store (config/dynamodb.go).
+	DynamoDB DynamoDB `json:"dynamodb"`
 }
 
 // Admin configures the edge-identities admin API.
@@ -57,13 +59,16 @@ func (d *decoder) forwarding(dst *Forwarding) setter {
 	}
 }
 
-func defaultStore() Store { return Store{Type: "embedded", Path: DefaultStorePath} }
+func defaultStore() Store {
+	return Store{Type: "embedded", Path: DefaultStorePath, DynamoDB: defaultDynamoDB()}
+}
 
 func (d *decoder) store(dst *Store) setter {
 	return func(v any, key, shown string) {
 		d.object(v, key, shown, []field{
 			{names: []string{"type"}, set: d.str(&dst.Type)},
 			{names: []string{"path"}, set: d.str(&dst.Path)},
+			{names: []string{"dynamodb"}, set: d.dynamodb(&dst.DynamoDB)},
 		})
 	}
 }
@@ -98,6 +103,9 @@ func (c *Config) validateAPI() error {
 	}
 	if k := c.Forwarding.SigningKey; k != "" && len(k) < minAdminTokenChars {
 		return settingError("forwarding.signing_key", "must be at least "+strconv.Itoa(minAdminTokenChars)+" characters")
+	}
+	if err := c.validateDynamoDB(); err != nil {
+		return err
 	}
 	for i, t := range c.Admin.Tokens {
 		at := "admin.tokens[" + strconv.Itoa(i) + "]"

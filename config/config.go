@@ -261,6 +261,9 @@ func Load(path string, env []string) (*Config, error) {
 // feed bytes directly.
 func load(path string, data []byte, env []string) (*Config, error) {
 	c := Default()
+	// Core's table-name variables sit between the defaults and Fledge's
+	// own settings.
+	c.Store.DynamoDB.Tables.fromCoreVars(env)
 	d := newDecoder()
 	if path != "" {
 		c.Source = path

@@ -75,7 +75,11 @@ type Options struct {
 	// Routes adds endpoints of a role (the api role's admin API and
 	// trait endpoints), tried before "not found".
 	Routes http.Handler
-	now    func() time.Time
+	// StoreStatus, when set, is the identity store's state, shown as the
+	// readiness answer's "store" field (the DynamoDB region in use). It
+	// does not change the readiness verdict.
+	StoreStatus func() any
+	now         func() time.Time
 }
 
 // Handler serves every endpoint.
