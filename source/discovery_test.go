@@ -349,4 +349,3 @@ func TestParseProxyConfig(t *testing.T) {
 		})
 	}
 }
-
