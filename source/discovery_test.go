@@ -349,3 +349,27 @@ func TestParseProxyConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscoveredWarmStart: with snapshot_dir set, a discovered environment
+// gets its saved document when discovery adds it, so a restart whose
+// document fetch fails still serves it (readiness stays honest).
+func TestDiscoveredWarmStart(t *testing.T) {
+	dir := t.TempDir()
+	f := newDiscoveryFixture(t, env("envA", "ser.a"))
+	f.poller.Snapshots = &SnapshotDir{Dir: dir}
+	f.poll(t)
+	if f.reg.Env("envA").Snapshot() == nil {
+		t.Fatal(f.logs)
+	}
+	g := newDiscoveryFixture(t, env("envA", "ser.a"))
+	g.poller.Snapshots = &SnapshotDir{Dir: dir}
+	g.api.SetDocument("ser.a", nil) // the document fetch now gets 403
+	g.poll(t)
+	e := g.reg.Env("envA")
+	if e == nil || e.Snapshot() == nil || !e.Warm() {
+		t.Fatalf("the added environment did not get its saved document:\n%s", g.logs)
+	}
+	if h := g.reg.Health(time.Now(), time.Second, time.Second, true); h.Ready {
+		t.Error("ready on a warm-start document the upstream never confirmed")
+	}
+}

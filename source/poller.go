@@ -174,7 +174,11 @@ func (p *Poller) pollEnvs(ctx context.Context, envs []*registry.Env) {
 			attrs := []any{"client_key", registry.Redact(env.ClientKey), "error", err.Error()}
 			var se *statusError
 			if errors.As(err, &se) && se.code == http.StatusForbidden {
-				attrs = append(attrs, "hint", "the API refused the server-side key: check that environment_key_pairs holds a valid server-side key (ser.…) of this environment and that api_url points at the right Flagsmith API")
+				hint := "the API refused the server-side key: check that environment_key_pairs holds a valid server-side key (ser.…) of this environment and that api_url points at the right Flagsmith API"
+				if !env.Static() {
+					hint = "the API refused the server-side key its proxy configuration listed: it may have been revoked since; the next discovery picks up the change"
+				}
+				attrs = append(attrs, "hint", hint)
 			}
 			if s := env.Snapshot(); s != nil {
 				attrs = append(attrs, "serving", "last good document", "updated_at", s.UpdatedAt)
