@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,23 +16,25 @@ import (
 	"github.com/fledge-flags/fledge/identity/bolt"
 )
 
-func TestScatterIsAPermutation(t *testing.T) {
-	for _, n := range []int{1, 2, 7, 10, 1000, 617_971, 618_034, 1_000_000} {
+func TestOrderIsAShuffle(t *testing.T) {
+	for _, n := range []int{1, 2, 7, 1000, 100_000} {
+		ids := order(n)
 		seen := make([]bool, n)
 		inOrder := 0
-		step := scatterStep(n)
-		for k := range n {
-			i := scatter(k, n, step)
-			if i < 0 || i >= n || seen[i] {
-				t.Fatalf("n=%d: scatter(%d) = %d, out of range or repeated", n, k, i)
+		for k, i := range ids {
+			if i < 0 || int(i) >= n || seen[i] {
+				t.Fatalf("n=%d: order[%d] = %d, out of range or repeated", n, k, i)
 			}
 			seen[i] = true
-			if k > 0 && i == scatter(k-1, n, step)+1 {
+			if k > 0 && i == ids[k-1]+1 {
 				inOrder++
 			}
 		}
 		if n >= 1000 && inOrder > n/100 {
-			t.Errorf("n=%d: %d successive identities in order; not scattered", n, inOrder)
+			t.Errorf("n=%d: %d successive identities in order; not shuffled", n, inOrder)
+		}
+		if again := order(n); !slices.Equal(ids, again) {
+			t.Errorf("n=%d: the order differs from one run to the next", n)
 		}
 	}
 }

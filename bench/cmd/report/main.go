@@ -82,15 +82,25 @@ type fsyncLine struct {
 
 // storeLine describes a filled store and a fledge api serving it.
 type storeLine struct {
-	FillSeconds  float64  `json:"fill_s"`
-	FillWorkers  int      `json:"fill_workers"`
-	FileBytes    float64  `json:"file_bytes"`
-	DiskBytes    float64  `json:"disk_bytes"`
-	ColdStartMs  float64  `json:"start_cold_ms"`
-	WarmStartMs  float64  `json:"start_warm_ms"`
-	CacheFileMs  float64  `json:"cache_file_ms"`
-	StoreChecked int      `json:"checked"`
-	Memory       []memory `json:"memory"`
+	FillSeconds  float64   `json:"fill_s"`
+	FillWorkers  int       `json:"fill_workers"`
+	File         fileStats `json:"file"`
+	ColdStartMs  float64   `json:"start_cold_ms"`
+	WarmStartMs  float64   `json:"start_warm_ms"`
+	CacheFileMs  float64   `json:"cache_file_ms"`
+	StoreChecked int       `json:"checked"`
+	Memory       []memory  `json:"memory"`
+}
+
+// fileStats is bench/cmd/fillstore -stats: a store file's size and what
+// its bytes hold.
+type fileStats struct {
+	FileBytes     float64 `json:"file_bytes"`
+	DiskBytes     float64 `json:"disk_bytes"`
+	UsedFileBytes float64 `json:"used_file_bytes"`
+	TreeBytes     float64 `json:"tree_bytes"`
+	TreeUsedBytes float64 `json:"tree_used_bytes"`
+	FreeBytes     float64 `json:"free_bytes"`
 }
 
 // memory is a process's memory at one point (/proc/PID/status).
@@ -354,13 +364,16 @@ func renderStores(w io.Writer, lines []line) {
 			continue
 		}
 		fmt.Fprintf(w, "| fledge api on a store of %s identities | |\n| --- | ---: |\n", rps(float64(l.Identities)))
+		f, n := l.File, float64(l.Identities)
 		fill := "not filled in this run (REUSE_STORE)"
 		if l.FillSeconds > 0 {
 			fill = fmt.Sprintf("%.0f s (%s identities/s)", l.FillSeconds, rps(float64(l.Identities)/l.FillSeconds))
 		}
 		rows := [][2]string{
 			{"fill through Store.Update (group-committed), " + strconv.Itoa(l.FillWorkers) + " goroutines", fill},
-			{"database file: size / allocated on disk", fmt.Sprintf("%s / %s (%.0f / %.0f bytes per identity)", gib(l.FileBytes), gib(l.DiskBytes), l.FileBytes/float64(l.Identities), l.DiskBytes/float64(l.Identities))},
+			{"database file: size / allocated on disk", fmt.Sprintf("%s / %s (%.0f / %.0f bytes per identity)", gib(f.FileBytes), gib(f.DiskBytes), f.FileBytes/n, f.DiskBytes/n)},
+			{"… of which B-tree pages (bytes in use) / free pages / allocated ahead", fmt.Sprintf("%s (%.0f%%) / %s / %s",
+				mib(f.TreeBytes/1024), 100*f.TreeUsedBytes/max(f.TreeBytes, 1), mib(f.FreeBytes/1024), mib((f.FileBytes-f.UsedFileBytes)/1024))},
 			{"start-up to readiness, the file out of the page cache (cold)", fmt.Sprintf("%.0f ms", l.ColdStartMs)},
 			{"start-up to readiness, the file in the page cache (warm)", fmt.Sprintf("%.0f ms", l.WarmStartMs)},
 			{"reading the whole file into the page cache (cat)", fmt.Sprintf("%.0f ms", l.CacheFileMs)},

@@ -89,7 +89,7 @@ func TestRenderWrites(t *testing.T) {
 
 func TestRenderStore(t *testing.T) {
 	in := `{"kind":"endpoint","id":"api-identity-random","cache":"warm","identities":1000000,"fledge":{"rps":5000,"errors":0},"ceiling":{"rps":10000},"hwm_kb":1024}
-{"kind":"store","identities":1000000,"fill_s":100,"fill_workers":8,"file_bytes":2147483648,"disk_bytes":1073741824,"start_cold_ms":35,"start_warm_ms":12,"cache_file_ms":900,"checked":4,"memory":[{"when":"after the cold start","rss_kb":20480,"anon_kb":10240,"file_kb":10240,"hwm_kb":20480},{"when":"after GETs","rss_kb":40960,"anon_kb":12288,"file_kb":28672,"hwm_kb":41984}]}
+{"kind":"store","identities":1000000,"fill_s":100,"fill_workers":8,"file":{"file_bytes":2147483648,"disk_bytes":1073741824,"used_file_bytes":2000000000,"tree_bytes":1048576000,"tree_used_bytes":734003200,"free_bytes":524288000},"start_cold_ms":35,"start_warm_ms":12,"cache_file_ms":900,"checked":4,"memory":[{"when":"after the cold start","rss_kb":20480,"anon_kb":10240,"file_kb":10240,"hwm_kb":20480},{"when":"after GETs","rss_kb":40960,"anon_kb":12288,"file_kb":28672,"hwm_kb":41984}]}
 `
 	lines, err := parse(strings.NewReader(in))
 	if err != nil {
@@ -101,7 +101,7 @@ func TestRenderStore(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{"a random stored identity (5 traits), of 1,000,000 stored, store file in the page cache | 5,000 | 10,000 | 0.50 |", "ratio reported, 0 errors | PASS",
-		"| 100 s (10,000 identities/s) |", "| 2.00 GiB / 1.00 GiB (2147 / 1074 bytes per identity) |", "| 35 ms |", "| 12 ms |", "| 900 ms |",
+		"| 100 s (10,000 identities/s) |", "| 2.00 GiB / 1.00 GiB (2147 / 1074 bytes per identity) |", "| 1000.0 MiB (70%) / 500.0 MiB / 140.7 MiB |", "| 35 ms |", "| 12 ms |", "| 900 ms |",
 		"| RSS after the cold start (anonymous + file-backed) | 20.0 MiB (10.0 MiB + 10.0 MiB); VmHWM 20.0 MiB |",
 		"| RSS after GETs (anonymous + file-backed) | 40.0 MiB (12.0 MiB + 28.0 MiB); VmHWM 41.0 MiB |"} {
 		if !strings.Contains(got, want) {
