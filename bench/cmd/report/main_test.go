@@ -70,7 +70,7 @@ func TestRenderWrites(t *testing.T) {
 		t.Fatalf("%d rows failed, want 1 (4.5 writes per flush):\n%s", failed, out.String())
 	}
 	got := out.String()
-	for _, want := range []string{"| 25 | 4,500 | 5.00 / 9.00 | 0 | yes (25 identities) | 300 | 15.0 | 4.50 |", "FAIL (4.50 writes per flush, needs 11% more writes/s)",
+	for _, want := range []string{"| 25 | 4,500 | 5.00 / 9.00 | 0 | yes (25 identities) | 300 | 15.0 | 4.50 |", "FAIL (writes/s 4.50 × the raw flush rate, needs 11% more writes/s)",
 		"| 1 | 300 | 3.00 / 4.00 | 0 | yes (1 identity) | – | – | 0.30 | 0 errors, stored values verified | PASS |", "(before) | 1 | 1,000 | 0.500 / 2.000 |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
