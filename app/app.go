@@ -53,6 +53,8 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 	}()
 	stopAnalytics := startAnalytics(ctx, cfg, &opts, logger)
 	defer stopAnalytics() // after the server has drained: the last counts go too
+	stopUsage := startUsage(ctx, cfg, reg, &opts, logger)
+	defer stopUsage()
 	if role == API {
 		closer, err := apiRole(ctx, cfg, reg, &opts, logger)
 		if err != nil {
@@ -79,7 +81,8 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 }
 
 // environments builds the registry from the configured document source
-// (files in offline mode, else the upstream poller, started here).
+// (files in offline mode, else the upstream poller, started here, which in
+// proxy-key mode also discovers environments beside the static pairs).
 func environments(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*registry.Registry, error) {
 	if len(cfg.Environments) > 0 {
 		snaps, err := source.LoadFiles(cfg.Environments, logger)
@@ -108,6 +111,9 @@ func environments(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 		pairs = append(pairs, registry.Pair{ClientKey: kp.ClientSideKey, ServerKey: kp.ServerSideKey})
 	}
 	reg := registry.New(pairs)
+	if cfg.ProxyKeyEnabled() {
+		reg.EnableDiscovery()
+	}
 	var snapshots *source.SnapshotDir
 	if cfg.SnapshotDir != "" {
 		snapshots = &source.SnapshotDir{Dir: cfg.SnapshotDir}
@@ -121,6 +127,7 @@ func environments(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 		Registry:  reg,
 		Logger:    logger,
 		Snapshots: snapshots,
+		ProxyKey:  cfg.ProxyKeyValue(),
 	}
 	go poller.Run(ctx)
 	return reg, nil

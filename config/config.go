@@ -85,6 +85,14 @@ type Config struct {
 	// Flag analytics forwarding (config/analytics.go).
 	Analytics Analytics `json:"analytics"`
 
+	// ProxyKey turns on proxy-key mode (config/proxykey.go): environments
+	// discovered from the upstream at run time, usage reporting. nil (absent
+	// or null): off.
+	ProxyKey *string `json:"proxy_key"`
+	// UsageFlushIntervalSeconds is the time between usage reports in
+	// proxy-key mode (at least 1).
+	UsageFlushIntervalSeconds float64 `json:"usage_flush_interval_seconds"`
+
 	// Unknown holds the ignored keys (dotted paths, sorted) so the caller
 	// can warn about typos.
 	Unknown []string `json:"-"`
@@ -193,6 +201,8 @@ func Default() *Config {
 		Store:             defaultStore(),
 		Admin:             Admin{Tokens: []string{}},
 		Analytics:         defaultAnalytics(),
+
+		UsageFlushIntervalSeconds: DefaultUsageFlushInterval,
 	}
 }
 
@@ -386,6 +396,10 @@ func (c *Config) Redacted() ([]byte, error) {
 	}
 	r.APIURL = redact.URL(c.APIURL)
 	r.Admin.Tokens = redactTokens(c.Admin.Tokens)
+	if r.ProxyKey != nil {
+		k := redact.Key(*r.ProxyKey)
+		r.ProxyKey = &k
+	}
 	if r.Forwarding.SigningKey != "" {
 		r.Forwarding.SigningKey = redact.Key(r.Forwarding.SigningKey)
 	}

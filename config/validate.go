@@ -23,6 +23,7 @@ func (c *Config) validate() error {
 		c.validateMisc,
 		c.validateAPI,
 		c.validateAnalytics,
+		c.validateProxyKey,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

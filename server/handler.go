@@ -72,6 +72,11 @@ type Options struct {
 	// accepted and dropped.
 	Analytics *analytics.Aggregator
 
+	// CountUsage counts every 2xx answer of /flags/, /identities/ and
+	// /environment-document/ on its environment (registry.Env.CountUse, one
+	// atomic add), for the usage reports of proxy-key mode.
+	CountUsage bool
+
 	// Routes adds endpoints of a role (the api role's admin API and
 	// trait endpoints), tried before "not found".
 	Routes http.Handler
@@ -204,29 +209,42 @@ func (h *Handler) methods(w http.ResponseWriter, r *http.Request, fn http.Handle
 // authenticate resolves the X-Environment-Key header. It writes the error
 // response itself and returns ok=false when the request cannot go on.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*environment.Snapshot, environment.KeyKind, bool) {
+	_, snap, kind, ok := h.authenticateEnv(w, r)
+	return snap, kind, ok
+}
+
+// countUse counts a 2xx answer for usage reports, when they are on.
+func (h *Handler) countUse(env *registry.Env, res registry.Resource) {
+	if h.opt.CountUsage {
+		env.CountUse(res)
+	}
+}
+
+// authenticateEnv is authenticate, also returning the environment.
+func (h *Handler) authenticateEnv(w http.ResponseWriter, r *http.Request) (*registry.Env, *environment.Snapshot, environment.KeyKind, bool) {
 	key := r.Header.Get("X-Environment-Key")
 	env, kind, ok := h.opt.Registry.Lookup(key)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "unknown key '"+clip(key)+"'")
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
 	snap := env.Snapshot()
 	if snap == nil {
 		writeError(w, http.StatusServiceUnavailable, "service_unavailable",
 			"no environment document yet for key '"+registry.Redact(key)+"': the proxy is still waiting for the Flagsmith API")
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
 	if h.opt.Edge && snap.StopServingFlags() {
 		// Core refuses every SDK call of such an organisation; the proxy
 		// never did, so only the api role applies it.
 		writeError(w, http.StatusForbidden, "forbidden", "Organisation is disabled from serving flags.")
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
-	return snap, kind, true
+	return env, snap, kind, true
 }
 
 func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
-	snap, kind, ok := h.authenticate(w, r)
+	env, snap, kind, ok := h.authenticateEnv(w, r)
 	if !ok {
 		return
 	}
@@ -239,10 +257,12 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			h.writeJSON(w, r, body)
+			h.countUse(env, registry.Flags)
 			return
 		}
 	}
 	h.writeBody(w, r, snap.Flags(kind))
+	h.countUse(env, registry.Flags)
 }
 
 func firstOf(v []string) string {
@@ -253,7 +273,7 @@ func firstOf(v []string) string {
 }
 
 func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
-	snap, kind, ok := h.authenticate(w, r)
+	env, snap, kind, ok := h.authenticateEnv(w, r)
 	if !ok {
 		return
 	}
@@ -272,6 +292,7 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 				h.putBody(body)
 				setUpdatedAt(w, snap)
 				h.writeJSON(w, r, out)
+				h.countUse(env, registry.Identities)
 				return
 			}
 		}
@@ -310,6 +331,7 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 		h.cache.put(ck, snap, append([]byte(nil), out...))
 	}
 	h.writeJSON(w, r, out)
+	h.countUse(env, registry.Identities)
 	*bp = out
 	if cap(out) <= 1<<20 {
 		h.bufs.Put(bp)
@@ -489,7 +511,7 @@ func (h *Handler) putBody(b []byte) {
 }
 
 func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
-	snap, kind, ok := h.authenticate(w, r)
+	env, snap, kind, ok := h.authenticateEnv(w, r)
 	if !ok {
 		return
 	}
@@ -524,6 +546,7 @@ func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.writeBody(w, r, body)
+	h.countUse(env, registry.EnvironmentDocument)
 }
 
 // analytics accepts the SDKs' flag-usage reports, v1 and v2, and hands

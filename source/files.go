@@ -91,25 +91,30 @@ func (d *SnapshotDir) redactErr(err error, clientKey string) string {
 // the proxy from starting.
 func (d *SnapshotDir) LoadInto(reg *registry.Registry, logger *slog.Logger) {
 	for _, env := range reg.Envs() {
-		raw, err := ReadFileCapped(d.path(env.ClientKey))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			logger.Warn("reading warm-start snapshot failed", "client_key", registry.Redact(env.ClientKey), "error", d.redactErr(err, env.ClientKey))
-			continue
-		}
-		snap, err := Build(raw, logger, env.ClientKey)
-		if err != nil {
-			logger.Warn("warm-start snapshot unusable", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
-			continue
-		}
-		env.StoreWarm(snap)
-		age := ""
-		if !snap.UpdatedAt.IsZero() {
-			age = time.Since(snap.UpdatedAt).Round(time.Second).String()
-		}
-		logger.Info("serving warm-start snapshot until the upstream answers", "client_key", registry.Redact(env.ClientKey),
-			"updated_at", snap.UpdatedAt, "document_age", age)
+		d.loadOne(env, logger)
 	}
+}
+
+// loadOne installs env's saved snapshot, if there is one, as a warm start.
+func (d *SnapshotDir) loadOne(env *registry.Env, logger *slog.Logger) {
+	raw, err := ReadFileCapped(d.path(env.ClientKey))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		logger.Warn("reading warm-start snapshot failed", "client_key", registry.Redact(env.ClientKey), "error", d.redactErr(err, env.ClientKey))
+		return
+	}
+	snap, err := Build(raw, logger, env.ClientKey)
+	if err != nil {
+		logger.Warn("warm-start snapshot unusable", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
+		return
+	}
+	env.StoreWarm(snap)
+	age := ""
+	if !snap.UpdatedAt.IsZero() {
+		age = time.Since(snap.UpdatedAt).Round(time.Second).String()
+	}
+	logger.Info("serving warm-start snapshot until the upstream answers", "client_key", registry.Redact(env.ClientKey),
+		"updated_at", snap.UpdatedAt, "document_age", age)
 }

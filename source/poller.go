@@ -44,6 +44,11 @@ type Poller struct {
 	MaxDocumentBytes int64
 	// OnChange is called after a new snapshot is swapped in.
 	OnChange func(env *registry.Env)
+	// ProxyKey, when set, is proxy-key mode (shared/spec/proxy-key.md):
+	// every pass starts by discovering the environments from
+	// {APIURL}/proxy/config/, and every document request carries it as
+	// X-Proxy-Key.
+	ProxyKey string
 	// now is replaceable in tests.
 	now func() time.Time
 }
@@ -57,15 +62,18 @@ func NewHTTPClient() *http.Client {
 	return &http.Client{Transport: t, CheckRedirect: checkRedirect}
 }
 
-// Run polls until ctx ends. Environments are fetched one after another, as
-// the Flagsmith edge proxy does, then the poller sleeps for the interval
-// with up to 10% jitter so that a fleet of proxies does not poll in step.
+// Run polls until ctx ends. A pass discovers the environments first (in
+// proxy-key mode), then fetches each environment's document, one after
+// another, as Flagsmith's edge proxies do; passes never overlap. Then the
+// poller sleeps for the interval with up to 10% jitter so that a fleet of
+// proxies does not poll in step.
 //
-// Until an environment has had its first successful fetch, it is retried
-// sooner (coldRetry): after 1 s, then 2 s, 4 s, … up to the interval. An
-// upstream that comes up a moment after Fledge then costs a second or two
-// of readiness, not a whole poll interval. Environments that have a
-// document are still fetched once per interval only.
+// Until an environment has had its first successful fetch, or discovery
+// its first success, it is retried sooner (coldRetry): after 1 s, then 2 s,
+// 4 s, … up to the interval. An upstream that comes up a moment after
+// Fledge then costs a second or two of readiness, not a whole poll
+// interval. Environments that have a document are still fetched once per
+// interval only.
 func (p *Poller) Run(ctx context.Context) {
 	retry := coldRetry{first: FirstRetry, max: p.Interval}
 	for {
@@ -73,8 +81,7 @@ func (p *Poller) Run(ctx context.Context) {
 		nextFull := time.Now().Add(jittered(p.Interval))
 		for {
 			wait := time.Until(nextFull)
-			cold := p.cold()
-			if len(cold) > 0 {
+			if p.discoveryCold() || len(p.cold()) > 0 {
 				wait = min(wait, retry.next())
 			}
 			if !sleep(ctx, wait) {
@@ -83,9 +90,17 @@ func (p *Poller) Run(ctx context.Context) {
 			if !time.Now().Before(nextFull) {
 				break
 			}
-			p.pollEnvs(ctx, cold)
+			if p.discoveryCold() {
+				p.discover(ctx)
+			}
+			p.pollEnvs(ctx, p.cold())
 		}
 	}
+}
+
+// discoveryCold reports whether discovery is on and has never succeeded.
+func (p *Poller) discoveryCold() bool {
+	return p.ProxyKey != "" && p.Registry.LastDiscovery().IsZero()
 }
 
 // FirstRetry is the first cold-start retry delay (see Run).
@@ -136,14 +151,24 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// PollOnce fetches every environment once.
-func (p *Poller) PollOnce(ctx context.Context) { p.pollEnvs(ctx, p.Registry.Envs()) }
+// PollOnce is one pass: discovery in proxy-key mode (a failure keeps the
+// current set, whose documents are still refreshed), then every
+// environment's document.
+func (p *Poller) PollOnce(ctx context.Context) {
+	if p.ProxyKey != "" {
+		p.discover(ctx)
+	}
+	p.pollEnvs(ctx, p.Registry.Envs())
+}
 
 // pollEnvs fetches each of envs once, logging failures.
 func (p *Poller) pollEnvs(ctx context.Context, envs []*registry.Env) {
 	for _, env := range envs {
 		if ctx.Err() != nil {
 			return
+		}
+		if env.Removed() {
+			continue
 		}
 		if err := p.fetch(ctx, env); err != nil {
 			attrs := []any{"client_key", registry.Redact(env.ClientKey), "error", err.Error()}
@@ -190,6 +215,10 @@ var errNotModified = errors.New("not modified")
 func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
+	key, ok := env.FetchKey(p.clock())
+	if !ok {
+		return errors.New("no valid server-side key to fetch the document with")
+	}
 	cur := env.Snapshot()
 	first := p.APIURL + "/environment-document/"
 	limit := p.maxBytes()
@@ -212,7 +241,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 		if len(pages) == 0 && cur != nil && !env.Warm() {
 			ims = cur.UpdatedAt
 		}
-		body, link, err := p.get(ctx, next, env.ServerKey, ims, limit-total, limit)
+		body, link, err := p.get(ctx, next, key, ims, limit-total, limit)
 		if errors.Is(err, errNotModified) {
 			if len(pages) > 0 || cur == nil {
 				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", redact.URL(next))
@@ -310,6 +339,10 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 		return nil, "", fmt.Errorf("building request for %s: %w", shown, unwrapURLError(err))
 	}
 	req.Header.Set("X-Environment-Key", key)
+	if p.ProxyKey != "" {
+		// Marks the fetch as the proxy's, on every page (proxy-key.md §2.6).
+		req.Header.Set("X-Proxy-Key", p.ProxyKey)
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "fledge")
 	if !ims.IsZero() {

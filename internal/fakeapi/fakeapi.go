@@ -3,7 +3,8 @@
 // way shared/spec/api.md §2.5 describes (server keys only, If-Modified-Since,
 // Link pagination, gzip), takes flag analytics reports as §2.7 describes
 // (AnalyticsReports), and can be told to misbehave in the ways a real
-// upstream and the network in front of it do (see Fault).
+// upstream and the network in front of it do (see Fault). It also serves
+// the proxy-key endpoints of shared/spec/proxy-key.md (proxy.go).
 package fakeapi
 
 import (
@@ -36,6 +37,7 @@ type Request struct {
 	EnvironmentKey  string
 	IfModifiedSince string
 	AcceptEncoding  string
+	ProxyKey        string // X-Proxy-Key
 
 	// Body is the request body of a POST, PUT or PATCH (at most
 	// maxRequestBody bytes), nil for other methods.
@@ -77,6 +79,13 @@ type Server struct {
 	requests  []Request
 	arrived   chan struct{} // closed and replaced on every recorded request
 	analytics []AnalyticsReport
+
+	// Proxy-key endpoints (proxy.go).
+	proxyKey    string
+	proxyEnvs   []ProxyEnvironment
+	usage       []UsageReport
+	usageKeys   map[string]bool // Idempotency-Keys taken
+	usageFaults []int
 }
 
 // New starts a server on 127.0.0.1 with a random port. Call Close when done.
@@ -253,6 +262,7 @@ func (s *Server) admit(r *http.Request, body []byte) (f Fault, seq int, wake <-c
 		EnvironmentKey:  r.Header.Get("X-Environment-Key"),
 		IfModifiedSince: r.Header.Get("If-Modified-Since"),
 		AcceptEncoding:  r.Header.Get("Accept-Encoding"),
+		ProxyKey:        r.Header.Get("X-Proxy-Key"),
 		Body:            body,
 		Fault:           f,
 	})
@@ -382,6 +392,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.serveDocument(w, r)
 	case "/api/v1/analytics/flags":
 		s.serveAnalytics(w, r)
+	case "/api/v1/proxy/config":
+		s.serveProxyConfig(w, r)
+	case "/api/v1/proxy/usage":
+		s.serveUsage(w, r)
 	case "/api/v1/flags", "/api/v1/identities":
 		// Fledge serves these itself from the document; calling upstream
 		// for them would be a bug the tests should see.
@@ -400,7 +414,7 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 	}
 	key := r.Header.Get("X-Environment-Key")
 	d, pageSize := s.lookup(key)
-	if d == nil || !strings.HasPrefix(key, "ser.") {
+	if d == nil || !strings.HasPrefix(key, "ser.") || s.revokedByProxyConfig(key, time.Now()) {
 		writeBody(w, r, http.StatusForbidden, contentJSON, []byte(body403))
 		return
 	}
