@@ -165,7 +165,7 @@ func TestAPIKeys(t *testing.T) {
 		{Key: "ser.a", ClientKey: "A", Active: true},
 		{Key: "ser.b", ClientKey: "A", ExpiresAt: exp},
 		{Key: "ser.c", ClientKey: "B", Active: true, ExpiresAt: time.Unix(0, 0)}, // unreadable: expired
-		{Key: "ser.d", ClientKey: "B"},                                          // no active: inactive
+		{Key: "ser.d", ClientKey: "B"},                                           // no active: inactive
 	}
 	if len(keys) != len(want) {
 		t.Fatalf("keys %+v, want %+v", keys, want)
