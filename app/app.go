@@ -38,7 +38,7 @@ type Listeners struct {
 
 // Run serves the role until ctx ends.
 func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logger *slog.Logger) error {
-	reg, err := environments(ctx, cfg, logger)
+	reg, err := environments(ctx, role, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -81,9 +81,13 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 }
 
 // environments builds the registry from the configured document source
-// (files in offline mode, else the upstream poller, started here, which in
-// proxy-key mode also discovers environments beside the static pairs).
-func environments(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*registry.Registry, error) {
+// (files in offline mode, the DynamoDB tables with environment_source
+// dynamodb, else the upstream poller, started here, which in proxy-key
+// mode also discovers environments beside the static pairs).
+func environments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, error) {
+	if cfg.EnvironmentsFromDynamoDB() {
+		return dynamoEnvironments(ctx, role, cfg, logger)
+	}
 	if len(cfg.Environments) > 0 {
 		snaps, err := source.LoadFiles(cfg.Environments, logger)
 		if err != nil {
