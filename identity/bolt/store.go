@@ -40,13 +40,17 @@ type Options struct {
 	MaxBatchSize int
 	// Now stamps created_date; nil means time.Now.
 	Now func() time.Time
+	// CacheEntries bounds the cache of decoded identities (0: the
+	// default, DefaultCacheEntries; negative: no cache).
+	CacheEntries int
 }
 
 // Store is the bbolt identity store. It is safe for concurrent use.
 type Store struct {
-	db  *bbolt.DB
-	log *slog.Logger
-	now func() time.Time
+	db    *bbolt.DB
+	log   *slog.Logger
+	now   func() time.Time
+	cache *decoded
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -84,7 +88,11 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening identity store %s: %w", path, err)
 	}
-	s := &Store{db: db, log: opts.Logger, now: opts.Now}
+	entries := opts.CacheEntries
+	if entries == 0 {
+		entries = DefaultCacheEntries
+	}
+	s := &Store{db: db, log: opts.Logger, now: opts.Now, cache: newDecoded(entries)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,8 +148,13 @@ type stored struct {
 func (s *Store) load(tx *bbolt.Tx, envKey, identifier string) (stored, error) {
 	ck := identity.CompositeKey(envKey, identifier)
 	raw := tx.Bucket(bucketIdentities).Get([]byte(ck))
+	mraw := tx.Bucket(bucketMeta).Get([]byte(ck))
 	var st stored
-	if mraw := tx.Bucket(bucketMeta).Get([]byte(ck)); mraw != nil {
+	cached, cachedMeta, hit := s.cache.get(ck, raw, mraw)
+	switch {
+	case hit:
+		st.meta = cachedMeta
+	case mraw != nil:
 		var m meta
 		if err := json.Unmarshal(mraw, &m); err != nil {
 			s.log.Error("identity store: unreadable index metadata", "composite_key", ck, "error", err)
@@ -157,7 +170,12 @@ func (s *Store) load(tx *bbolt.Tx, envKey, identifier string) (stored, error) {
 			identity.ErrInvalid, ck, st.meta.Identifier, st.meta.Env)
 	}
 	st.raw = raw
+	if hit {
+		st.id = cached
+		return st, nil
+	}
 	st.id = s.decode(ck, raw, st.meta, envKey, identifier)
+	s.cache.put(ck, raw, mraw, st.meta, st.id)
 	return st, nil
 }
 
