@@ -2,7 +2,10 @@ package bolt
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math/big"
+	"reflect"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -74,4 +77,47 @@ func TestDecodedCacheNeverStale(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestUpdateResultIsWhatGetReads: the identity Update returns (and caches)
+// is exactly what decoding the stored item gives.
+func TestUpdateResultIsWhatGetReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ids.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	env := identity.Env{APIKey: "env", ID: "3"}
+	huge, _ := new(big.Int).SetString("123456789012345678901234567890", 10)
+	django := int64(77)
+	result, err := s.Update(ctx, env, "x", func(*identity.Identity) (*identity.Identity, error) {
+		return &identity.Identity{
+			DjangoID:       &django,
+			DashboardAlias: "qa",
+			Traits: []identity.Trait{{Key: "s", Value: engine.String("<a&b>")}, {Key: "f", Value: engine.Float(4)},
+				{Key: "i", Value: engine.Int(-3)}, {Key: "big", Value: engine.Value{Kind: engine.KindInt, Big: huge}}, {Key: "b", Value: engine.Bool(false)}},
+			Overrides: []identity.Override{
+				{Feature: identity.FeatureRef{ID: 1, Name: "a", Type: "STANDARD"}, Enabled: true, Value: json.RawMessage(` { "k" : [1, 2] } `), FeatureStateUUID: "u1"},
+				{Feature: identity.FeatureRef{ID: 2, Name: "b"}, Value: json.RawMessage(`null`), MultivariateValues: json.RawMessage(`[ ]`)},
+				{Feature: identity.FeatureRef{ID: 3, Name: "c"}, Value: json.RawMessage(`"v"`), MultivariateValues: json.RawMessage(`[{"multivariate_feature_option": {"id": 1, "value": "x"}, "percentage_allocation": 50}]`)},
+			},
+		}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, Options{CacheEntries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	read, err := s.Get(ctx, env.APIKey, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(result, read) {
+		t.Errorf("Update returned\n%+v\nGet decodes\n%+v", result, read)
+	}
 }
