@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"reflect"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
