@@ -24,6 +24,12 @@ func writeError(w http.ResponseWriter, code int, status, message string) {
 	_, _ = w.Write(body)
 }
 
+// WriteError writes an error in the shape of every Fledge error response,
+// for handlers outside this package (realtime, the api role's routes).
+func WriteError(w http.ResponseWriter, code int, status, message string) {
+	writeError(w, code, status, message)
+}
+
 // writeValidation writes a 422 in the shape of the Python edge proxy's
 // validation errors, naming the field.
 func writeValidation(w http.ResponseWriter, err error) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 )
 
@@ -43,6 +44,10 @@ type Poller struct {
 	MaxDocumentBytes int64
 	// OnChange is called after a new snapshot is swapped in.
 	OnChange func(env *registry.Env)
+	// Metrics counts polls and failures; nil records nothing.
+	Metrics metrics.Recorder
+	// refresh holds the environments Refresh asked for (refresh.go).
+	refresh refreshQueue
 	// now is replaceable in tests.
 	now func() time.Time
 }
@@ -64,11 +69,8 @@ func (p *Poller) Run(ctx context.Context) {
 		p.PollOnce(ctx)
 		jitter := time.Duration(rand.Int64N(int64(p.Interval)/10 + 1))
 		t := time.NewTimer(p.Interval + jitter)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !p.waitRefreshing(ctx, t) {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -79,17 +81,23 @@ func (p *Poller) PollOnce(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := p.fetch(ctx, env); err != nil {
-			attrs := []any{"client_key", registry.Redact(env.ClientKey), "error", err.Error()}
-			var se *statusError
-			if errors.As(err, &se) && se.code == http.StatusForbidden {
-				attrs = append(attrs, "hint", "the API refused the server-side key: check that environment_key_pairs holds a valid server-side key (ser.…) of this environment and that api_url points at the right Flagsmith API")
-			}
-			if s := env.Snapshot(); s != nil {
-				attrs = append(attrs, "serving", "last good document", "updated_at", s.UpdatedAt)
-			}
-			p.logger().Warn("environment document fetch failed", attrs...)
+		p.poll(ctx, env)
+	}
+}
+
+// poll fetches one environment, logging and counting a failure.
+func (p *Poller) poll(ctx context.Context, env *registry.Env) {
+	if err := p.fetch(ctx, env); err != nil {
+		p.recordFailure(env, err)
+		attrs := []any{"client_key", registry.Redact(env.ClientKey), "error", err.Error()}
+		var se *statusError
+		if errors.As(err, &se) && se.code == http.StatusForbidden {
+			attrs = append(attrs, "hint", "the API refused the server-side key: check that environment_key_pairs holds a valid server-side key (ser.…) of this environment and that api_url points at the right Flagsmith API")
 		}
+		if s := env.Snapshot(); s != nil {
+			attrs = append(attrs, "serving", "last good document", "updated_at", s.UpdatedAt)
+		}
+		p.logger().Warn("environment document fetch failed", attrs...)
 	}
 }
 
@@ -152,6 +160,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", next)
 			}
 			env.MarkFetched(p.clock())
+			p.record(env, metrics.PollNotModified)
 			return nil
 		}
 		if err != nil {
@@ -182,6 +191,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	}
 	if cur != nil && cur.SourceSum == sha256.Sum256(raw) && !env.Warm() {
 		env.MarkFetched(p.clock())
+		p.record(env, metrics.PollUnchanged)
 		return nil
 	}
 	snap, err := Build(raw, p.logger(), env.ClientKey)
@@ -189,6 +199,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 		return fmt.Errorf("GET %s: %w", first, err)
 	}
 	env.Store(snap, p.clock())
+	p.record(env, metrics.PollUpdated)
 	p.logger().Info("environment document updated", "client_key", registry.Redact(env.ClientKey),
 		"updated_at", snap.UpdatedAt, "bytes", len(raw), "pages", len(pages))
 	if p.Snapshots != nil {
@@ -243,7 +254,7 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 	resp, err := p.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", fmt.Errorf("GET %s: no complete answer within %s", u, p.Timeout)
+			return nil, "", timeoutError(fmt.Sprintf("GET %s: no complete answer within %s", u, p.Timeout))
 		}
 		return nil, "", fmt.Errorf("GET %s: %w", u, unwrapURLError(err))
 	}
@@ -259,7 +270,7 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 	body, err := io.ReadAll(io.LimitReader(resp.Body, remaining+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", fmt.Errorf("GET %s: body not received within %s", u, p.Timeout)
+			return nil, "", timeoutError(fmt.Sprintf("GET %s: body not received within %s", u, p.Timeout))
 		}
 		return nil, "", fmt.Errorf("GET %s: reading body: %w", u, err)
 	}
