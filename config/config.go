@@ -80,6 +80,10 @@ type Config struct {
 	Admin Admin `json:"admin"`
 	API   API   `json:"api"`
 
+	// Realtime (SSE) and metrics settings, both roles (config/realtime.go).
+	Realtime Realtime `json:"realtime"`
+	Metrics  Metrics  `json:"metrics"`
+
 	// Unknown holds the ignored keys (dotted paths, sorted) so the caller
 	// can warn about typos.
 	Unknown []string `json:"-"`
@@ -187,6 +191,7 @@ func Default() *Config {
 		ForwardedAllowIPs: []string{DefaultForwardedAllowIP},
 		Store:             defaultStore(),
 		Admin:             Admin{Tokens: []string{}},
+		Realtime:          defaultRealtime(),
 	}
 }
 
@@ -378,6 +383,9 @@ func (c *Config) Redacted() ([]byte, error) {
 		r.APIURL = u.Redacted()
 	}
 	r.Admin.Tokens = redactTokens(c.Admin.Tokens)
+	if c.Realtime.QueueChangeToken != "" {
+		r.Realtime.QueueChangeToken = redactKey(c.Realtime.QueueChangeToken)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -187,6 +187,8 @@ func (d *decoder) topFields(c *Config) []field {
 		{names: []string{"store"}, kind: envJSON, set: d.store(&c.Store)},
 		{names: []string{"admin"}, kind: envJSON, set: d.admin(&c.Admin)},
 		{names: []string{"api"}, kind: envJSON, set: d.api(&c.API)},
+		{names: []string{"realtime"}, kind: envJSON, set: d.realtime(&c.Realtime)},
+		{names: []string{"metrics"}, kind: envJSON, set: d.metrics(&c.Metrics)},
 	}
 }
 

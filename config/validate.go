@@ -22,6 +22,7 @@ func (c *Config) validate() error {
 		c.validateServer,
 		c.validateMisc,
 		c.validateAPI,
+		c.validateRealtime,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
