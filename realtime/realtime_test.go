@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/fledge-flags/fledge/bench/workload"
 	"github.com/fledge-flags/fledge/environment"
 	"github.com/fledge-flags/fledge/internal/fakeapi"
+	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/realtime"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/server"
@@ -42,6 +44,7 @@ type fixture struct {
 	url    string
 	cancel context.CancelFunc
 	served chan error
+	prom   *metrics.Prometheus
 }
 
 type fixtureOptions struct {
@@ -72,13 +75,14 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	} else {
 		go p.Run(ctx)
 	}
+	f.prom = metrics.NewPrometheus(reg)
 	rt := fo.rt
-	rt.Registry, rt.Logger = reg, logger
+	rt.Registry, rt.Logger, rt.Metrics = reg, logger, f.prom
 	if rt.Refresh == nil {
 		rt.Refresh = p.Refresh
 	}
 	f.hub = realtime.New(ctx, rt)
-	h := server.New(server.Options{Registry: reg, Logger: logger, AllowOrigins: []string{"*"}, Routes: f.hub})
+	h := server.New(server.Options{Registry: reg, Logger: logger, AllowOrigins: []string{"*"}, Routes: f.hub, Metrics: f.prom})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -303,6 +307,19 @@ func TestOneEventPerVersion(t *testing.T) {
 	c2 := connect(t, f.streamURL(f.env.ClientKey))
 	wantEvent(t, c2.next(t, time.Second), f.env.Snapshot())
 	c2.none(t, quiet)
+	f.wantMetrics(t, "fledge_sse_streams_open 2", "fledge_sse_events_sent_total 5")
+}
+
+// wantMetrics checks lines of the metrics' exposition.
+func (f *fixture) wantMetrics(t *testing.T, lines ...string) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	f.prom.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	for _, l := range lines {
+		if !strings.Contains(w.Body.String(), l+"\n") {
+			t.Errorf("metrics lack %q", l)
+		}
+	}
 }
 
 func TestUnknownKey(t *testing.T) {
@@ -373,6 +390,7 @@ func TestMaxStreams(t *testing.T) {
 	a.resp.Body.Close()
 	waitFor(t, 2*time.Second, func() bool { return f.hub.Open() == 1 })
 	connect(t, url)
+	f.wantMetrics(t, `fledge_http_requests_total{code="503",endpoint="sse_stream"} 1`, "fledge_sse_streams_open 2")
 }
 
 func TestMaxStreamAge(t *testing.T) {

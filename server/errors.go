@@ -30,6 +30,11 @@ func WriteError(w http.ResponseWriter, code int, status, message string) {
 	writeError(w, code, status, message)
 }
 
+// NotFound answers a path no endpoint serves, as the handler does.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+clip(r.URL.Path))
+}
+
 // writeValidation writes a 422 in the shape of the Python edge proxy's
 // validation errors, naming the field.
 func writeValidation(w http.ResponseWriter, err error) {
