@@ -14,9 +14,12 @@ build:
 	$(GO) build -o bin/fledge ./cmd/fledge
 
 # The Flagsmith Node SDK, pinned by bench/node/package-lock.json, is a real
-# client in the end-to-end tests and the engine comparison.
+# client in the end-to-end tests and the engine comparison; the Flagsmith JS
+# SDK and playwright-core drive headless Chromium (Debian's chromium package)
+# in the realtime browser test.
 node-deps:
-	@test -d bench/node/node_modules/flagsmith-nodejs || npm ci --prefix bench/node --no-audit --no-fund
+	@test -d bench/node/node_modules/flagsmith-nodejs -a -d bench/node/node_modules/playwright-core \
+		-a -d bench/node/node_modules/flagsmith || npm ci --prefix bench/node --no-audit --no-fund
 
 tools:
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
