@@ -8,18 +8,23 @@ STATICCHECK  ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME     ?= 5s
 
-.PHONY: build test lint unit benchsmoke fuzz node-deps tools bench clean
+.PHONY: build test lint unit benchsmoke fuzz node-deps system-deps tools bench clean
 
 build:
 	$(GO) build -o bin/fledge ./cmd/fledge
 
 # The Flagsmith Node SDK, pinned by bench/node/package-lock.json, is a real
-# client in the end-to-end tests and the engine comparison; the Flagsmith JS
-# SDK and playwright-core drive headless Chromium (Debian's chromium package)
-# in the realtime browser test.
+# client in the end-to-end tests and the engine comparison; dynalite, pinned
+# there too, is the DynamoDB the identity/dynamo tests run against.
 node-deps:
-	@test -d bench/node/node_modules/flagsmith-nodejs -a -d bench/node/node_modules/playwright-core \
-		-a -d bench/node/node_modules/flagsmith || npm ci --prefix bench/node --no-audit --no-fund
+	@test -d bench/node/node_modules/flagsmith-nodejs -a -d bench/node/node_modules/dynalite || npm ci --prefix bench/node --no-audit --no-fund
+
+# Debian packages the tests drive; they start their own servers. .ci/run
+# installs them; elsewhere this stops with the one line to run.
+system-deps:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then echo "install Debian packages first: apt-get install -y$$missing"; exit 1; fi
 
 tools:
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -29,7 +34,7 @@ lint: tools
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-unit: node-deps build
+unit: system-deps node-deps build
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Alloc' ./engine
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"time"
 
+	"github.com/fledge-flags/fledge/admin"
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/edge"
 	"github.com/fledge-flags/fledge/identity"
@@ -24,14 +26,24 @@ func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, op
 	if err != nil {
 		return nil, err
 	}
-	opts.Edge = true
-	opts.Identifier = &edge.Identifier{
+	id := &edge.Identifier{
 		Store:                       store,
 		Logger:                      logger,
 		EvaluateBlockedClientTraits: cfg.API.EvaluateDisallowedClientTraits,
 	}
-	opts.Routes = edgeRoutes(cfg, reg, store, logger)
+	opts.Edge = true
+	opts.Identifier = id
+	opts.Traits = id
+	// docs renders the environment document with the store's identity
+	// overrides, for local-evaluation SDKs.
+	docs := admin.NewDocumentOverrides(store, admin.DocumentOptions{MaxAge: documentOverridesMaxAge})
+	opts.Document = docs.Document
+	opts.Routes = edgeRoutes(cfg, reg, store, docs, logger)
 	return store, nil
 }
+
+// documentOverridesMaxAge bounds how stale the document's identity
+// overrides may be when another process writes the store.
+const documentOverridesMaxAge = 30 * time.Second
 
 var errNoStore = errors.New("no such store type")

@@ -15,23 +15,6 @@ import (
 	"time"
 )
 
-// chromiumPath is Debian's chromium, which the browser test drives.
-const chromiumPath = "/usr/bin/chromium"
-
-// requireChromium fails (never skips) when Chromium is missing: the
-// browser test is part of the suite.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err == nil {
-		return chromiumPath
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	t.Fatal("install chromium (apt-get install -y chromium)")
-	return ""
-}
-
 // requireBrowserDeps is requireNode plus the npm packages the browser test
 // loads: playwright-core and the Flagsmith JS SDK.
 func requireBrowserDeps(t *testing.T) string {
@@ -80,7 +63,7 @@ flagsmith.init({
 // queue-change call, in headless Chromium.
 func TestBrowserRealtime(t *testing.T) {
 	t.Parallel()
-	chromium := requireChromium(t)
+	chromium := requireChromium(t) // api_clients_test.go
 	node := requireBrowserDeps(t)
 	px, api, e := realtimeProxy(t)
 

@@ -118,22 +118,28 @@ func startProxy(t *testing.T, cfg config) *proxy {
 // and its stderr is logged if the test failed.
 func startProxyWaiting(t *testing.T, cfg config, path string) *proxy {
 	t.Helper()
+	return startRole(t, "proxy", cfg, path)
+}
+
+// startRole runs `fledge ROLE` with cfg and waits until path answers 200.
+func startRole(t *testing.T, role string, cfg config, path string) *proxy {
+	t.Helper()
 	// The port is picked by binding and releasing it, so another process may
 	// grab it in between; a start that fails that way is retried.
 	for attempt := 1; ; attempt++ {
-		p, err := launch(t, cfg, freePort(t), path)
+		p, err := launch(t, role, cfg, freePort(t), path)
 		if err == nil {
 			return p
 		}
 		if !errors.Is(err, errPortTaken) || attempt == 3 {
-			t.Fatalf("starting fledge proxy: %v", err)
+			t.Fatalf("starting fledge %s: %v", role, err)
 		}
 	}
 }
 
 var errPortTaken = errors.New("port taken")
 
-func launch(t *testing.T, cfg config, port int, path string) (*proxy, error) {
+func launch(t *testing.T, role string, cfg config, port int, path string) (*proxy, error) {
 	t.Helper()
 	cfg = maps.Clone(cfg)
 	server := maps.Clone(cfg.section("server"))
@@ -141,7 +147,7 @@ func launch(t *testing.T, cfg config, port int, path string) (*proxy, error) {
 	cfg["server"] = server
 	p := &proxy{
 		URL:    "http://127.0.0.1:" + strconv.Itoa(port),
-		cmd:    exec.Command(fledgeBin, "proxy", "--config", cfg.write(t)),
+		cmd:    exec.Command(fledgeBin, role, "--config", cfg.write(t)),
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
 	}
@@ -158,7 +164,7 @@ func launch(t *testing.T, cfg config, port int, path string) (*proxy, error) {
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
-			t.Logf("fledge proxy (%s) output:\n%s", p.URL, p.stderr.String())
+			t.Logf("fledge %s (%s) output:\n%s", role, p.URL, p.stderr.String())
 		}
 	})
 	deadline := time.Now().Add(startTimeout)

@@ -212,7 +212,7 @@ func (e *Identifier) result(snap *environment.Snapshot, identifier string, cur *
 		}
 	}
 	for _, t := range overlay {
-		en := entry{sdk.RawTrait{Key: t.key, Value: t.raw, Transient: true}, t.value}
+		en := entry{sdk.RawTrait{Key: t.key, Value: t.raw, Transient: t.transient}, t.value}
 		if i := slices.IndexFunc(merged, func(m entry) bool { return m.rt.Key == t.key }); i >= 0 {
 			merged[i] = en // a null hides the stored value for this evaluation
 		} else {

@@ -47,7 +47,8 @@ var (
 	// (throttled, timed out, closed); the caller answers 503.
 	ErrUnavailable = errors.New("identity store unavailable")
 	// ErrSkip is returned by an Update function to leave the identity as it
-	// is: Update then writes nothing and returns the current identity.
+	// is: Update then writes nothing and returns the current identity (nil
+	// if none) with a nil error.
 	ErrSkip = errors.New("no change")
 )
 
@@ -154,7 +155,9 @@ type Cursor struct {
 
 // Page is one page of a listing, sorted by identifier (by alias, then
 // identifier, for alias searches). Next is nil on the last page; a page may
-// be short and still have a Next.
+// be short and still have a Next. Listed identities carry at least
+// EnvironmentAPIKey, Identifier, UUID and DashboardAlias (what an index
+// projects); a store may return them whole.
 type Page struct {
 	Identities []*Identity
 	Next       *Cursor
@@ -180,10 +183,13 @@ type Store interface {
 	// Update reads the identity, applies fn and writes the result
 	// atomically: no other writer's change is lost in between (two
 	// concurrent Updates of one identity both take effect, in some order).
-	// For a new identity the store fills UUID and CreatedDate when empty.
-	// The result is checked with Validate before anything is written. It
-	// returns the identity as stored, or with ErrSkip the current one (nil
-	// if none). An acknowledged Update is durable.
+	// The store fills UUID and CreatedDate when fn leaves them empty: the
+	// stored ones, or for a new identity a fresh UUID and the time now.
+	// The store writes fn's result under env.APIKey and identifier (it
+	// sets those fields) and keeps the stored SystemTraits. The result is
+	// checked with Validate before anything is written. It returns the
+	// identity as stored, or, when fn returns ErrSkip, the current one (nil
+	// if none) and a nil error. An acknowledged Update is durable.
 	Update(ctx context.Context, env Env, identifier string, fn UpdateFunc) (*Identity, error)
 	// Delete removes the identity and its overrides; deleting an absent
 	// identity is not an error.

@@ -80,7 +80,20 @@ func MarshalItem(id *Identity) ([]byte, error) {
 		b.WriteByte('}')
 		it.SystemTraits = b.Bytes()
 	}
-	return json.Marshal(&it)
+	return marshalJSON(&it)
+}
+
+// marshalJSON is json.Marshal without HTML escaping: Flagsmith's writers
+// (Python's json, boto3) leave <, > and & alone, and escaping them would
+// change stored values byte for byte and inflate EncodedSize.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func overrideItem(o Override) itemOverride {
@@ -103,7 +116,7 @@ func overrideItem(o Override) itemOverride {
 // Flagsmith's items and documents.
 func MarshalOverride(o Override) ([]byte, error) {
 	it := overrideItem(o)
-	return json.Marshal(&it)
+	return marshalJSON(&it)
 }
 
 // UnmarshalItem decodes an item written by MarshalItem or by Flagsmith. It

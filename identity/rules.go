@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
+	"math/big"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -59,6 +61,11 @@ func Validate(id *Identity) error {
 		}
 		if t.Value.Kind == engine.KindString && utf8.RuneCountInString(t.Value.Str) > MaxTraitValueChars {
 			return fmt.Errorf("%w: trait %q: value longer than %d characters", ErrInvalid, t.Key, MaxTraitValueChars)
+		}
+		// JSON, and so every store, has no NaN or infinity; without this
+		// check they would surface as ErrTooLarge from EncodedSize.
+		if t.Value.Kind == engine.KindFloat && (math.IsNaN(t.Value.Float) || math.IsInf(t.Value.Float, 0)) {
+			return fmt.Errorf("%w: trait %q: %v is not a storable number", ErrInvalid, t.Key, t.Value.Float)
 		}
 	}
 	seen := make(map[int64]bool, len(id.Overrides))
@@ -117,8 +124,8 @@ func (id *Identity) Clone() *Identity {
 		v := *id.DjangoID
 		c.DjangoID = &v
 	}
-	c.Traits = append([]Trait(nil), id.Traits...)
-	c.SystemTraits = append([]Trait(nil), id.SystemTraits...)
+	c.Traits = cloneTraits(id.Traits)
+	c.SystemTraits = cloneTraits(id.SystemTraits)
 	c.Overrides = make([]Override, len(id.Overrides))
 	for i, o := range id.Overrides {
 		o.Value = append([]byte(nil), o.Value...)
@@ -149,4 +156,19 @@ func (id *Identity) Trait(key string) (engine.Value, bool) {
 		}
 	}
 	return engine.Value{}, false
+}
+
+// cloneTraits copies traits, including the big.Int behind a large integer,
+// which would otherwise be shared.
+func cloneTraits(ts []Trait) []Trait {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := append([]Trait(nil), ts...)
+	for i := range out {
+		if b := out[i].Value.Big; b != nil {
+			out[i].Value.Big = new(big.Int).Set(b)
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/identity"
 	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/sdk"
@@ -54,6 +56,13 @@ type Options struct {
 	// optional identifier, trimmed keys) and no identity response cache,
 	// since answers depend on stored state.
 	Edge bool
+	// Traits serves the api role's trait endpoints (/traits/,
+	// /bulk-identities/); nil: they are not found, as on the proxy.
+	Traits sdk.TraitWriter
+	// Document, when set, renders the environment document and the time
+	// it last changed (the api role merges stored identity overrides in);
+	// nil serves the snapshot's own.
+	Document func(ctx context.Context, snap *environment.Snapshot) (*environment.Body, time.Time, error)
 	// Routes adds endpoints of a role (the api role's admin API and
 	// trait endpoints), tried before "not found".
 	Routes http.Handler
@@ -122,6 +131,18 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		h.methods(w, r, h.flags, http.MethodGet)
 	case "/api/v1/identities":
 		h.methods(w, r, h.identities, http.MethodGet, http.MethodPost)
+	case "/api/v1/traits":
+		if h.opt.Traits != nil {
+			h.methods(w, r, h.setTrait, http.MethodPost)
+			return
+		}
+		h.notFound(w, r)
+	case "/api/v1/bulk-identities":
+		if h.opt.Traits != nil {
+			h.methods(w, r, h.bulkIdentities, http.MethodPost, http.MethodPut)
+			return
+		}
+		h.notFound(w, r)
 	case "/api/v1/environment-document":
 		h.methods(w, r, h.environmentDocument, http.MethodGet)
 	case "/api/v1/analytics/flags", "/api/v2/analytics/flags":
@@ -131,12 +152,16 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	case "/proxy/health/readiness", "/proxy/health", "/health":
 		h.methods(w, r, h.readiness, http.MethodGet)
 	default:
-		if h.opt.Routes != nil {
-			h.opt.Routes.ServeHTTP(w, r)
-			return
-		}
-		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+clip(r.URL.Path))
+		h.notFound(w, r)
 	}
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	if h.opt.Routes != nil {
+		h.opt.Routes.ServeHTTP(w, r)
+		return
+	}
+	writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+clip(r.URL.Path))
 }
 
 func (h *Handler) methods(w http.ResponseWriter, r *http.Request, fn http.HandlerFunc, allowed ...string) {
@@ -163,6 +188,12 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*environ
 	if snap == nil {
 		writeError(w, http.StatusServiceUnavailable, "service_unavailable",
 			"no environment document yet for key '"+registry.Redact(key)+"': the proxy is still waiting for the Flagsmith API")
+		return nil, 0, false
+	}
+	if h.opt.Edge && snap.StopServingFlags() {
+		// Core refuses every SDK call of such an organisation; the proxy
+		// never did, so only the api role applies it.
+		writeError(w, http.StatusForbidden, "forbidden", "Organisation is disabled from serving flags.")
 		return nil, 0, false
 	}
 	return snap, kind, true
@@ -316,6 +347,65 @@ func (h *Handler) identifyFailed(w http.ResponseWriter, r *http.Request, err err
 	writeError(w, http.StatusServiceUnavailable, "service_unavailable", "the identity store is unavailable; try again")
 }
 
+// setTrait serves POST /api/v1/traits/ (the api role).
+func (h *Handler) setTrait(w http.ResponseWriter, r *http.Request) {
+	snap, kind, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return
+	}
+	req, err := sdk.DecodeTraitRequest(body)
+	h.putBody(body)
+	if err != nil {
+		h.writeFieldError(w, err)
+		return
+	}
+	v, err := h.opt.Traits.SetTrait(r.Context(), snap, kind, req)
+	if err != nil {
+		h.identifyFailed(w, r, err)
+		return
+	}
+	out := append([]byte(`{"identity":{"identifier":`), engine.AppendJSONString(nil, req.Identifier)...)
+	out = append(out, `},"trait_key":`...)
+	out = engine.AppendJSONString(out, req.Key)
+	out = append(out, `,"trait_value":`...)
+	out = append(out, identity.ValueJSON(v)...)
+	h.writeJSON(w, r, append(out, '}'))
+}
+
+// bulkIdentities serves POST|PUT /api/v1/bulk-identities/ (the api role):
+// POST replaces each identity's traits, PUT merges. Every identity is
+// stored before the 202.
+func (h *Handler) bulkIdentities(w http.ResponseWriter, r *http.Request) {
+	snap, kind, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return
+	}
+	reqs, err := sdk.DecodeBulkRequest(body)
+	h.putBody(body)
+	if err != nil {
+		h.writeFieldError(w, err)
+		return
+	}
+	if err := h.opt.Traits.Bulk(r.Context(), snap, kind, reqs, r.Method == http.MethodPost); err != nil {
+		h.identifyFailed(w, r, err)
+		return
+	}
+	body = []byte(`{"status":"accepted","identities":` + itoa(int64(len(reqs))) + `}`)
+	hdr := w.Header()
+	hdr["Content-Type"] = jsonContentType
+	hdr["Content-Length"] = []string{itoa(int64(len(body)))}
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(body)
+}
+
 var errBodyTooLarge = errors.New("request body too large")
 
 // readBody reads the request body within the size limit, answering 413 or
@@ -373,18 +463,33 @@ func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the environment document requires a server-side key (ser.…)")
 		return
 	}
+	body, modified, lastModified := &snap.Document, snap.UpdatedAt, snap.LastModified
+	if h.opt.Document != nil {
+		var err error
+		if body, modified, err = h.opt.Document(r.Context(), snap); err != nil {
+			if r.Context().Err() == nil {
+				h.opt.Logger.Error("identity store", "path", r.URL.Path, "error", err.Error())
+			}
+			writeError(w, http.StatusServiceUnavailable, "service_unavailable", "the identity store is unavailable; try again")
+			return
+		}
+		lastModified = nil
+		if !modified.IsZero() {
+			lastModified = []string{modified.UTC().Format(http.TimeFormat)}
+		}
+	}
 	hdr := w.Header()
 	setUpdatedAt(w, snap)
-	if snap.LastModified != nil {
-		hdr["Last-Modified"] = snap.LastModified
+	if lastModified != nil {
+		hdr["Last-Modified"] = lastModified
 		if ims := r.Header.Get("If-Modified-Since"); ims != "" {
-			if t, err := http.ParseTime(ims); err == nil && !snap.UpdatedAt.Truncate(time.Second).After(t) {
+			if t, err := http.ParseTime(ims); err == nil && !modified.Truncate(time.Second).After(t) {
 				w.WriteHeader(http.StatusNotModified)
 				return
 			}
 		}
 	}
-	h.writeBody(w, r, &snap.Document)
+	h.writeBody(w, r, body)
 }
 
 // analytics accepts the SDKs' flag-usage reports so that SDKs pointed at

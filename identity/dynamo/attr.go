@@ -1,0 +1,176 @@
+package dynamo
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/fledge-flags/fledge/engine"
+)
+
+// Items travel between identity's item JSON and DynamoDB attribute values
+// the way boto3 maps them for Flagsmith: objects are M, lists L, strings S,
+// booleans BOOL, null NULL and every number N, its text passed through
+// unchanged (DynamoDB normalises it: 4.0 is stored as 4).
+
+// jsonToAV converts one JSON value to an attribute value.
+func jsonToAV(data []byte) (types.AttributeValue, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	av, err := decodeAV(dec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("trailing data after JSON value")
+	}
+	return av, nil
+}
+
+func decodeAV(dec *json.Decoder) (types.AttributeValue, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			m := make(map[string]types.AttributeValue)
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, _ := kt.(string)
+				v, err := decodeAV(dec)
+				if err != nil {
+					return nil, err
+				}
+				m[k] = v
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+			return &types.AttributeValueMemberM{Value: m}, nil
+		case '[':
+			l := []types.AttributeValue{}
+			for dec.More() {
+				v, err := decodeAV(dec)
+				if err != nil {
+					return nil, err
+				}
+				l = append(l, v)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+			return &types.AttributeValueMemberL{Value: l}, nil
+		}
+		return nil, fmt.Errorf("unexpected %v in JSON", t)
+	case string:
+		return &types.AttributeValueMemberS{Value: t}, nil
+	case json.Number:
+		return &types.AttributeValueMemberN{Value: t.String()}, nil
+	case bool:
+		return &types.AttributeValueMemberBOOL{Value: t}, nil
+	case nil:
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	}
+	return nil, fmt.Errorf("unexpected JSON token %v", tok)
+}
+
+// itemJSON encodes an item's attributes as one JSON object.
+func itemJSON(item map[string]types.AttributeValue) ([]byte, error) {
+	buf := make([]byte, 0, 512)
+	return appendAVJSON(buf, &types.AttributeValueMemberM{Value: item})
+}
+
+// appendAVJSON appends the JSON form of an attribute value. Sets become
+// lists and binaries base64 strings; numbers keep DynamoDB's text.
+func appendAVJSON(dst []byte, av types.AttributeValue) ([]byte, error) {
+	var err error
+	switch v := av.(type) {
+	case *types.AttributeValueMemberS:
+		return engine.AppendJSONString(dst, v.Value), nil
+	case *types.AttributeValueMemberN:
+		if !validNumber(v.Value) {
+			return nil, fmt.Errorf("number %q is not a JSON number", v.Value)
+		}
+		return append(dst, v.Value...), nil
+	case *types.AttributeValueMemberBOOL:
+		return strconv.AppendBool(dst, v.Value), nil
+	case *types.AttributeValueMemberNULL:
+		return append(dst, "null"...), nil
+	case *types.AttributeValueMemberB:
+		return engine.AppendJSONString(dst, base64.StdEncoding.EncodeToString(v.Value)), nil
+	case *types.AttributeValueMemberM:
+		dst = append(dst, '{')
+		first := true
+		for k, e := range v.Value {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = engine.AppendJSONString(dst, k)
+			dst = append(dst, ':')
+			if dst, err = appendAVJSON(dst, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, '}'), nil
+	case *types.AttributeValueMemberL:
+		dst = append(dst, '[')
+		for i, e := range v.Value {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, err = appendAVJSON(dst, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	case *types.AttributeValueMemberSS:
+		dst = append(dst, '[')
+		for i, s := range v.Value {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = engine.AppendJSONString(dst, s)
+		}
+		return append(dst, ']'), nil
+	case *types.AttributeValueMemberNS:
+		dst = append(dst, '[')
+		for i, s := range v.Value {
+			if !validNumber(s) {
+				return nil, fmt.Errorf("number %q is not a JSON number", s)
+			}
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, s...)
+		}
+		return append(dst, ']'), nil
+	case *types.AttributeValueMemberBS:
+		dst = append(dst, '[')
+		for i, b := range v.Value {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = engine.AppendJSONString(dst, base64.StdEncoding.EncodeToString(b))
+		}
+		return append(dst, ']'), nil
+	}
+	return nil, fmt.Errorf("unsupported attribute value %T", av)
+}
+
+// validNumber reports whether s, a DynamoDB number, is also a JSON number
+// (DynamoDB accepts forms such as "+1" and ".5" that JSON does not).
+func validNumber(s string) bool {
+	return s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') && json.Valid([]byte(s))
+}
