@@ -35,6 +35,14 @@ func bannerDocument(t *testing.T, version int, colour string) []byte {
 // API, polled only once a minute: changes arrive through queue-change.
 func realtimeProxy(t *testing.T) (*proxy, *fakeapi.Server, env) {
 	t.Helper()
+	px, api, e, _ := realtimeProxyWith(t, nil)
+	return px, api, e
+}
+
+// realtimeProxyWith is realtimeProxy with the configuration adjusted by
+// mutate, and the diagnostics listener on; it returns that listener's URL.
+func realtimeProxyWith(t *testing.T, mutate func(config)) (*proxy, *fakeapi.Server, env, string) {
+	t.Helper()
 	api := fakeapi.New()
 	t.Cleanup(api.Close)
 	e := exampleEnv(t)
@@ -43,7 +51,12 @@ func realtimeProxy(t *testing.T) (*proxy, *fakeapi.Server, env) {
 	cfg["api_poll_frequency_seconds"] = 60
 	cfg["realtime"] = map[string]any{"queue_change_token": queueToken}
 	cfg.section("server")["write_timeout_seconds"] = 1
-	return startProxy(t, cfg), api, e
+	debug := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg.section("server")["debug_address"] = debug
+	if mutate != nil {
+		mutate(cfg)
+	}
+	return startProxy(t, cfg), api, e, "http://" + debug
 }
 
 // queueChange makes Flagsmith's push call.
