@@ -2,12 +2,14 @@ package server
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fledge-flags/fledge/metrics"
+	"github.com/fledge-flags/fledge/registry"
 )
 
 func TestChainOrder(t *testing.T) {
@@ -89,5 +91,28 @@ func TestMetricsOffNoWrapper(t *testing.T) {
 		if seen != http.ResponseWriter(w) {
 			t.Errorf("metrics %T: the endpoint got %T, not the server's writer", rec, seen)
 		}
+	}
+}
+
+// BenchmarkMetricsMiddleware is what recording a request costs by itself:
+// a trivial endpoint bare, and through the metrics middleware.
+func BenchmarkMetricsMiddleware(b *testing.B) {
+	endpoint := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	reg := registry.New(nil)
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", endpoint},
+		{"metrics", Chain(endpoint, Metrics(metrics.NewPrometheus(reg)))},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/api/v1/flags/", nil)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				tc.h.ServeHTTP(w, req)
+			}
+		})
 	}
 }
