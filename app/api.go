@@ -11,6 +11,7 @@ import (
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/edge"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/identity/dynamo"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/server"
 )
@@ -34,11 +35,15 @@ func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, op
 	opts.Edge = true
 	opts.Identifier = id
 	opts.Traits = id
+	opts.SigningKey = []byte(cfg.Forwarding.SigningKey)
 	// docs renders the environment document with the store's identity
 	// overrides, for local-evaluation SDKs.
 	docs := admin.NewDocumentOverrides(store, admin.DocumentOptions{MaxAge: documentOverridesMaxAge})
 	opts.Document = docs.Document
 	opts.Routes = edgeRoutes(cfg, reg, store, docs, logger)
+	if r, ok := store.(*dynamo.Regions); ok {
+		opts.StoreStatus = func() any { return storeStatus{Type: "dynamodb", RegionsStatus: r.Status()} }
+	}
 	return store, nil
 }
 

@@ -57,6 +57,10 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 			}
 		}
 	}()
+	stopAnalytics := startAnalytics(ctx, cfg, &opts, logger)
+	defer stopAnalytics() // after the server has drained: the last counts go too
+	stopUsage := startUsage(ctx, cfg, reg, &opts, logger)
+	defer stopUsage()
 	if role == API {
 		closer, err := apiRole(ctx, cfg, reg, &opts, logger)
 		if err != nil {
@@ -85,7 +89,8 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 
 // environments builds the registry from the configured document source:
 // files in offline mode (no poller), else the upstream poller, which the
-// caller starts.
+// caller starts (in proxy-key mode it also discovers environments beside
+// the static pairs).
 func environments(cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Poller, error) {
 	if len(cfg.Environments) > 0 {
 		snaps, err := source.LoadFiles(cfg.Environments, logger)
@@ -114,6 +119,9 @@ func environments(cfg *config.Config, logger *slog.Logger) (*registry.Registry, 
 		pairs = append(pairs, registry.Pair{ClientKey: kp.ClientSideKey, ServerKey: kp.ServerSideKey})
 	}
 	reg := registry.New(pairs)
+	if cfg.ProxyKeyEnabled() {
+		reg.EnableDiscovery()
+	}
 	var snapshots *source.SnapshotDir
 	if cfg.SnapshotDir != "" {
 		snapshots = &source.SnapshotDir{Dir: cfg.SnapshotDir}
@@ -127,6 +135,7 @@ func environments(cfg *config.Config, logger *slog.Logger) (*registry.Registry, 
 		Registry:  reg,
 		Logger:    logger,
 		Snapshots: snapshots,
+		ProxyKey:  cfg.ProxyKeyValue(),
 	}
 	return reg, poller, nil
 }

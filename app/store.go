@@ -13,6 +13,8 @@ func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (id
 	switch cfg.Store.Type {
 	case "embedded", "":
 		return openEmbedded(ctx, cfg, logger)
+	case "dynamodb":
+		return openDynamo(ctx, cfg, logger)
 	}
 	return nil, errStore("store.type", errNoStore)
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	"github.com/fledge-flags/fledge/internal/redact"
 )
 
 // Settings of the api role (fledge api). The proxy ignores them.
@@ -20,6 +22,8 @@ type Store struct {
 	Type string `json:"type"`
 	// Path is the embedded store's directory.
 	Path string `json:"path"`
+	// DynamoDB configures the dynamodb store (config/dynamodb.go).
+	DynamoDB DynamoDB `json:"dynamodb"`
 }
 
 // Admin configures the edge-identities admin API.
@@ -38,13 +42,33 @@ type API struct {
 	EvaluateDisallowedClientTraits bool `json:"evaluate_disallowed_client_traits"`
 }
 
-func defaultStore() Store { return Store{Type: "embedded", Path: DefaultStorePath} }
+// Forwarding verifies writes a self-hosted Flagsmith forwards to the api
+// role (EDGE_API_URL pointing at Fledge).
+type Forwarding struct {
+	// SigningKey is Flagsmith's EDGE_REQUEST_SIGNING_KEY. Forwarded
+	// requests (those carrying X-Flagsmith-Signature) must verify against
+	// it; empty: the header is ignored.
+	SigningKey string `json:"signing_key"`
+}
+
+func (d *decoder) forwarding(dst *Forwarding) setter {
+	return func(v any, key, shown string) {
+		d.object(v, key, shown, []field{
+			{names: []string{"signing_key"}, set: d.str(&dst.SigningKey)},
+		})
+	}
+}
+
+func defaultStore() Store {
+	return Store{Type: "embedded", Path: DefaultStorePath, DynamoDB: defaultDynamoDB()}
+}
 
 func (d *decoder) store(dst *Store) setter {
 	return func(v any, key, shown string) {
 		d.object(v, key, shown, []field{
 			{names: []string{"type"}, set: d.str(&dst.Type)},
 			{names: []string{"path"}, set: d.str(&dst.Path)},
+			{names: []string{"dynamodb"}, set: d.dynamodb(&dst.DynamoDB)},
 		})
 	}
 }
@@ -77,6 +101,12 @@ func (c *Config) validateAPI() error {
 	if c.Store.Type == "embedded" && strings.TrimSpace(c.Store.Path) == "" {
 		return settingError("store.path", "must not be empty")
 	}
+	if k := c.Forwarding.SigningKey; k != "" && len(k) < minAdminTokenChars {
+		return settingError("forwarding.signing_key", "must be at least "+strconv.Itoa(minAdminTokenChars)+" characters")
+	}
+	if err := c.validateDynamoDB(); err != nil {
+		return err
+	}
 	for i, t := range c.Admin.Tokens {
 		at := "admin.tokens[" + strconv.Itoa(i) + "]"
 		if strings.TrimSpace(t) != t || strings.ContainsAny(t, " \t\r\n") {
@@ -92,7 +122,7 @@ func (c *Config) validateAPI() error {
 func redactTokens(tokens []string) []string {
 	out := make([]string, len(tokens))
 	for i, t := range tokens {
-		out[i] = redactKey(t)
+		out[i] = redact.Key(t)
 	}
 	return out
 }

@@ -10,11 +10,12 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fledge-flags/fledge/internal/redact"
 )
 
 // Defaults. The Python proxy's values are kept so that an existing
@@ -76,9 +77,21 @@ type Config struct {
 	ForwardedAllowIPs []string `json:"forwarded_allow_ips"`
 
 	// The api role's settings (config/api.go).
-	Store Store `json:"store"`
-	Admin Admin `json:"admin"`
-	API   API   `json:"api"`
+	Store      Store      `json:"store"`
+	Admin      Admin      `json:"admin"`
+	API        API        `json:"api"`
+	Forwarding Forwarding `json:"forwarding"`
+
+	// Flag analytics forwarding (config/analytics.go).
+	Analytics Analytics `json:"analytics"`
+
+	// ProxyKey turns on proxy-key mode (config/proxykey.go): environments
+	// discovered from the upstream at run time, usage reporting. nil (absent
+	// or null): off.
+	ProxyKey *string `json:"proxy_key"`
+	// UsageFlushIntervalSeconds is the time between usage reports in
+	// proxy-key mode (at least 1).
+	UsageFlushIntervalSeconds float64 `json:"usage_flush_interval_seconds"`
 
 	// Realtime (SSE) and metrics settings, both roles (config/realtime.go).
 	Realtime Realtime `json:"realtime"`
@@ -191,7 +204,10 @@ func Default() *Config {
 		ForwardedAllowIPs: []string{DefaultForwardedAllowIP},
 		Store:             defaultStore(),
 		Admin:             Admin{Tokens: []string{}},
-		Realtime:          defaultRealtime(),
+		Analytics:         defaultAnalytics(),
+
+		UsageFlushIntervalSeconds: DefaultUsageFlushInterval,
+		Realtime:                  defaultRealtime(),
 	}
 }
 
@@ -260,6 +276,9 @@ func Load(path string, env []string) (*Config, error) {
 // feed bytes directly.
 func load(path string, data []byte, env []string) (*Config, error) {
 	c := Default()
+	// Core's table-name variables sit between the defaults and Fledge's
+	// own settings.
+	c.Store.DynamoDB.Tables.fromCoreVars(env)
 	d := newDecoder()
 	if path != "" {
 		c.Source = path
@@ -367,24 +386,30 @@ func (l Logging) SlogLevel() slog.Level {
 }
 
 // Redacted renders the effective configuration as indented JSON for
-// `fledge proxy --print-config`: each environment key is cut to its first
-// four characters plus "…", and a password in api_url is masked, so the
-// output can be pasted into a bug report.
+// `fledge proxy --print-config` with the same rule as the logs (package
+// redact): each environment key is cut to "ser." and four characters plus
+// "…", and a password in api_url is masked, so the output can be pasted
+// into a bug report.
 func (c *Config) Redacted() ([]byte, error) {
 	r := *c
 	r.EnvironmentKeyPairs = make([]KeyPair, len(c.EnvironmentKeyPairs))
 	for i, p := range c.EnvironmentKeyPairs {
 		r.EnvironmentKeyPairs[i] = KeyPair{
-			ServerSideKey: redactKey(p.ServerSideKey),
-			ClientSideKey: redactKey(p.ClientSideKey),
+			ServerSideKey: redact.Key(p.ServerSideKey),
+			ClientSideKey: redact.Key(p.ClientSideKey),
 		}
 	}
-	if u, err := url.Parse(c.APIURL); err == nil {
-		r.APIURL = u.Redacted()
-	}
+	r.APIURL = redact.URL(c.APIURL)
 	r.Admin.Tokens = redactTokens(c.Admin.Tokens)
+	if r.ProxyKey != nil {
+		k := redact.Key(*r.ProxyKey)
+		r.ProxyKey = &k
+	}
+	if r.Forwarding.SigningKey != "" {
+		r.Forwarding.SigningKey = redact.Key(r.Forwarding.SigningKey)
+	}
 	if c.Realtime.QueueChangeToken != "" {
-		r.Realtime.QueueChangeToken = redactKey(c.Realtime.QueueChangeToken)
+		r.Realtime.QueueChangeToken = redact.Key(c.Realtime.QueueChangeToken)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -394,17 +419,6 @@ func (c *Config) Redacted() ([]byte, error) {
 		return nil, fmt.Errorf("config: rendering: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// redactKey keeps four characters: enough to tell keys apart, too few to
-// use one. Keys of four characters or fewer show nothing, since "first
-// four" would be the whole key.
-func redactKey(k string) string {
-	r := []rune(k)
-	if len(r) <= 4 {
-		return "…"
-	}
-	return string(r[:4]) + "…"
 }
 
 // maxSeconds is the largest value a time.Duration can hold, in seconds.

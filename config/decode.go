@@ -187,6 +187,10 @@ func (d *decoder) topFields(c *Config) []field {
 		{names: []string{"store"}, kind: envJSON, set: d.store(&c.Store)},
 		{names: []string{"admin"}, kind: envJSON, set: d.admin(&c.Admin)},
 		{names: []string{"api"}, kind: envJSON, set: d.api(&c.API)},
+		{names: []string{"forwarding"}, kind: envJSON, set: d.forwarding(&c.Forwarding)},
+		{names: []string{"analytics"}, kind: envJSON, set: d.analytics(&c.Analytics)},
+		{names: []string{"proxy_key"}, kind: envString, set: d.nullableTrimmedStr(&c.ProxyKey)},
+		{names: []string{"usage_flush_interval_seconds"}, kind: envScalar, set: d.number(&c.UsageFlushIntervalSeconds)},
 		{names: []string{"realtime"}, kind: envJSON, set: d.realtime(&c.Realtime)},
 		{names: []string{"metrics"}, kind: envJSON, set: d.metrics(&c.Metrics)},
 	}

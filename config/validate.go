@@ -22,6 +22,8 @@ func (c *Config) validate() error {
 		c.validateServer,
 		c.validateMisc,
 		c.validateAPI,
+		c.validateAnalytics,
+		c.validateProxyKey,
 		c.validateRealtime,
 	}
 	for _, check := range checks {
@@ -46,9 +48,9 @@ func (c *Config) validateKeyPairs() error {
 			return settingError(at+".server_side_key", `must have characters after "ser."`)
 		case p.ClientSideKey == "":
 			return settingError(at+".client_side_key", "must not be empty")
-		case strings.HasPrefix(p.ClientSideKey, "ser."):
-			return settingError(at+".client_side_key", `must be the client-side key, not a "ser." server-side key`)
 		}
+		// A "ser." client key is accepted, as Flagsmith's proxies accept it
+		// (Warnings says so once at start-up).
 		// Key values stay out of messages: they end up in logs.
 		if j, dup := clients[p.ClientSideKey]; dup {
 			return settingError(at+".client_side_key", fmt.Sprintf("duplicate of environment_key_pairs[%d].client_side_key", j))
@@ -58,6 +60,14 @@ func (c *Config) validateKeyPairs() error {
 		}
 		clients[p.ClientSideKey] = i
 		servers[p.ServerSideKey] = i
+	}
+	// A key that is one pair's client key and another's server key would
+	// make requests with it ambiguous. (Within one pair the two may be
+	// equal.)
+	for i, p := range c.EnvironmentKeyPairs {
+		if j, ok := servers[p.ClientSideKey]; ok && j != i {
+			return settingError("environment_key_pairs["+strconv.Itoa(i)+"].client_side_key", fmt.Sprintf("is environment_key_pairs[%d].server_side_key", j))
+		}
 	}
 	return nil
 }
@@ -74,9 +84,8 @@ func (c *Config) validateEnvironments() error {
 		}
 		seen[p] = i
 	}
-	if len(c.EnvironmentKeyPairs) == 0 && len(c.Environments) == 0 {
-		return settingError("environment_key_pairs", "no environments configured: set environment_key_pairs, or environments for offline mode")
-	}
+	// No environment at all is allowed, as in Flagsmith's proxies: the
+	// proxy answers 401 and Warnings says why.
 	return nil
 }
 
@@ -97,6 +106,10 @@ func (c *Config) validateUpstream() error {
 	if err := positiveSeconds("api_poll_frequency_seconds", c.APIPollFrequencySeconds); err != nil {
 		return err
 	}
+	if c.APIPollFrequencySeconds < MinPollSeconds {
+		// Sub-second polling would hammer the API for no fresher flags.
+		return settingError("api_poll_frequency_seconds", "must be at least "+formatFloat(MinPollSeconds)+" second, got "+formatFloat(c.APIPollFrequencySeconds))
+	}
 	return positiveSeconds("api_poll_timeout_seconds", c.APIPollTimeoutSeconds)
 }
 
@@ -116,6 +129,9 @@ func (c *Config) validateCaches() error {
 	}{{"flags", c.EndpointCaches.Flags.CacheMaxSize}, {"identities", c.EndpointCaches.Identities.CacheMaxSize}} {
 		if ec.size < 0 {
 			return settingError("endpoint_caches."+ec.name+".cache_max_size", "must not be negative, got "+strconv.Itoa(ec.size))
+		}
+		if ec.size > MaxCacheEntries {
+			return settingError("endpoint_caches."+ec.name+".cache_max_size", "must be at most "+strconv.Itoa(MaxCacheEntries)+" entries, got "+strconv.Itoa(ec.size))
 		}
 	}
 	return nil

@@ -84,6 +84,19 @@ func TestConfigErrors(t *testing.T) {
 			setting: "api_url"},
 		{name: "debug address without port", edit: func(c config) { c.section("server")["debug_address"] = "127.0.0.1" },
 			setting: "server.debug_address"},
+		{name: "poll frequency under a second", edit: func(c config) { c["api_poll_frequency_seconds"] = 0.001 },
+			setting: "api_poll_frequency_seconds"},
+		{name: "missing tls_cert file", edit: func(c config) {
+			c.section("server")["tls_cert"] = "/nonexistent/cert.pem"
+			c.section("server")["tls_key"] = "/nonexistent/key.pem"
+		}, setting: "server.tls_cert"},
+		{name: "missing environments file", edit: func(c config) { c["environments"] = []string{"/nonexistent/env.json"} },
+			setting: "environments[0]"},
+		{name: "endless environments file", edit: func(c config) { c["environments"] = []string{"/dev/zero"} },
+			setting: "environments[0]"},
+		{name: "absurd identity cache", edit: func(c config) {
+			c["endpoint_caches"] = map[string]any{"identities": map[string]any{"use_cache": true, "cache_max_size": 1e8}}
+		}, setting: "endpoint_caches.identities.cache_max_size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

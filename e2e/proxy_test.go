@@ -28,8 +28,9 @@ const (
 	// startTimeout bounds how long a proxy may take to listen (and, when
 	// asked, to become ready). Start-up is normally tens of milliseconds.
 	startTimeout = 10 * time.Second
-	// pollSeconds is the poll interval of proxies whose tests watch polling.
-	pollSeconds = 0.2
+	// pollSeconds is the poll interval of proxies whose tests watch polling:
+	// the shortest api_poll_frequency_seconds accepted.
+	pollSeconds = 1.0
 )
 
 // keyPair is one environment_key_pairs entry.
@@ -124,10 +125,16 @@ func startProxyWaiting(t *testing.T, cfg config, path string) *proxy {
 // startRole runs `fledge ROLE` with cfg and waits until path answers 200.
 func startRole(t *testing.T, role string, cfg config, path string) *proxy {
 	t.Helper()
+	return startRoleEnv(t, role, cfg, path)
+}
+
+// startRoleEnv is startRole with extra environment variables.
+func startRoleEnv(t *testing.T, role string, cfg config, path string, env ...string) *proxy {
+	t.Helper()
 	// The port is picked by binding and releasing it, so another process may
 	// grab it in between; a start that fails that way is retried.
 	for attempt := 1; ; attempt++ {
-		p, err := launch(t, role, cfg, freePort(t), path)
+		p, err := launch(t, role, cfg, freePort(t), path, env)
 		if err == nil {
 			return p
 		}
@@ -139,7 +146,7 @@ func startRole(t *testing.T, role string, cfg config, path string) *proxy {
 
 var errPortTaken = errors.New("port taken")
 
-func launch(t *testing.T, role string, cfg config, port int, path string) (*proxy, error) {
+func launch(t *testing.T, role string, cfg config, port int, path string, env []string) (*proxy, error) {
 	t.Helper()
 	cfg = maps.Clone(cfg)
 	server := maps.Clone(cfg.section("server"))
@@ -151,7 +158,7 @@ func launch(t *testing.T, role string, cfg config, port int, path string) (*prox
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
 	}
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = cleanEnv(env...)
 	p.cmd.Stdout = p.stderr // fledge logs to stderr; stdout should stay empty
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

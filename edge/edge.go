@@ -22,7 +22,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -56,7 +55,7 @@ type incoming struct {
 // Identify implements sdk.Identifier.
 func (e *Identifier) Identify(ctx context.Context, snap *environment.Snapshot, kind environment.KeyKind, req *sdk.IdentityRequest, out *sdk.Identified) error {
 	if snap.StopServingFlags() {
-		return fmt.Errorf("%w: Organisation is disabled from serving flags.", sdk.ErrForbidden)
+		return sdk.ErrStopServingFlags
 	}
 	traits := make([]incoming, 0, len(req.RawTraits))
 	for i, rt := range req.RawTraits {

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/fledge-flags/fledge/engine"
@@ -11,20 +10,17 @@ import (
 	"github.com/fledge-flags/fledge/sdk"
 )
 
-// Errors of the trait endpoints, worded as core words them.
-var (
-	errTraitsNotStored = fmt.Errorf("%w: Organisation is not authorised to store traits.", sdk.ErrForbidden)
-	errClientTraits    = &sdk.FieldError{Loc: []any{"body"}, Type: "non_field_errors", Msg: "Setting traits not allowed with client key."}
-)
+// errClientTraits refuses traits from a client key, worded as core words it.
+var errClientTraits = &sdk.FieldError{Loc: []any{"body"}, Type: "non_field_errors", Msg: "Setting traits not allowed with client key."}
 
 // SetTrait implements sdk.TraitWriter: POST /api/v1/traits/ creates the
 // identity if needed and stores one trait (typed as Flagsmith types it).
 func (e *Identifier) SetTrait(ctx context.Context, snap *environment.Snapshot, kind environment.KeyKind, req *sdk.TraitRequest) (engine.Value, error) {
 	if snap.StopServingFlags() {
-		return engine.Value{}, fmt.Errorf("%w: Organisation is disabled from serving flags.", sdk.ErrForbidden)
+		return engine.Value{}, sdk.ErrStopServingFlags
 	}
 	if !snap.PersistTraitData() {
-		return engine.Value{}, errTraitsNotStored
+		return engine.Value{}, sdk.ErrTraitsNotStored
 	}
 	if kind == environment.ClientKey && !snap.AllowClientTraits() {
 		return engine.Value{}, errClientTraits
@@ -55,7 +51,7 @@ func (e *Identifier) SetTrait(ctx context.Context, snap *environment.Snapshot, k
 // allow_client_traits off, traits are dropped and identities still made.
 func (e *Identifier) Bulk(ctx context.Context, snap *environment.Snapshot, kind environment.KeyKind, reqs []*sdk.IdentityRequest, replace bool) error {
 	if snap.StopServingFlags() {
-		return fmt.Errorf("%w: Organisation is disabled from serving flags.", sdk.ErrForbidden)
+		return sdk.ErrStopServingFlags
 	}
 	env := identity.Env{APIKey: snap.APIKey, ID: snap.EnvironmentID}
 	keepTraits := snap.PersistTraitData() && (kind == environment.ServerKey || snap.AllowClientTraits())

@@ -15,27 +15,25 @@ import (
 	"github.com/fledge-flags/fledge/internal/jsonc"
 )
 
-// testDataDir is the shared conformance suite (Flagsmith's engine-test-data),
-// which sits beside the repository. FLEDGE_ENGINE_TEST_DATA overrides it.
-func testDataDir(t testing.TB) string {
-	if d := os.Getenv("FLEDGE_ENGINE_TEST_DATA"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "shared", "engine-test-data", "test_cases")
-}
+// conformanceDir holds Flagsmith's engine-test-data v3.9.0, kept in the
+// repository (testdata/README.md) so that the suite runs from any clone.
+var conformanceDir = filepath.Join("..", "testdata", "engine-test-data", "test_cases")
+
+// conformanceCases is how many cases v3.9.0 has. Fewer files means data went
+// missing, which must fail the run rather than quietly test less.
+const conformanceCases = 199
 
 func loadCases(t testing.TB) []string {
-	dir := testDataDir(t)
 	var files []string
 	for _, pat := range []string{"*.json", "*.jsonc"} {
-		m, err := filepath.Glob(filepath.Join(dir, pat))
+		m, err := filepath.Glob(filepath.Join(conformanceDir, pat))
 		if err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, m...)
 	}
-	if len(files) == 0 {
-		t.Fatalf("no conformance cases found in %s", dir)
+	if len(files) != conformanceCases {
+		t.Fatalf("found %d conformance cases in %s, want %d (see testdata/README.md)", len(files), conformanceDir, conformanceCases)
 	}
 	sort.Strings(files)
 	return files

@@ -3,7 +3,6 @@ package engine_test
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/fledge-flags/fledge/engine"
@@ -14,7 +13,7 @@ import (
 // compiler and evaluator: whatever the input, they must return an error or
 // a result, never panic. The conformance cases seed the corpus.
 func FuzzEvaluateContext(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join(testDataDir(f), "*.json*"))
+	files := loadCases(f)
 	for i, file := range files {
 		if i%4 != 0 { // a quarter of the suite is variety enough as seeds
 			continue

@@ -2,6 +2,6 @@ package environment_test
 
 import "path/filepath"
 
-// fixtures holds real environment documents and API responses shared with
-// the repository (from the Flagsmith SDKs' own test data).
-var fixtures = filepath.Join("..", "..", "shared", "fixtures", "environment-documents")
+// fixtures holds real environment documents and API responses from the
+// Flagsmith Node SDK's test data, kept in the repository (testdata/README.md).
+var fixtures = filepath.Join("..", "testdata", "fixtures", "environment-documents")

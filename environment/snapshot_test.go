@@ -168,7 +168,7 @@ func TestFlagResponseShape(t *testing.T) {
 }
 
 func TestFlagsJSONMatchesFixture(t *testing.T) {
-	// shared/fixtures/environment-documents/flags.json is core's /flags/
+	// testdata/fixtures/environment-documents/flags.json is core's /flags/
 	// response for environment.json. The proxy shape is core's item reduced
 	// to feature {id, name, type}, enabled and feature_state_value.
 	snap := mustCompile(t, readFixture(t, "environment.json"))

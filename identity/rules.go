@@ -172,3 +172,34 @@ func cloneTraits(ts []Trait) []Trait {
 	}
 	return out
 }
+
+// Complete applies what a store owns in an identity about to be written
+// over cur (nil for a new one): its key fields, the UUID and creation date
+// when the update left them empty (kept from cur, else new), and cur's
+// system traits, which only their own writer changes. Every store calls it,
+// so that they agree.
+func Complete(next, cur *Identity, envKey, identifier string, now time.Time) {
+	next.EnvironmentAPIKey, next.Identifier = envKey, identifier
+	next.SystemTraits = nil
+	if cur != nil {
+		next.SystemTraits = cur.Clone().SystemTraits
+		if next.UUID == "" {
+			next.UUID = cur.UUID
+		}
+		if next.CreatedDate == "" {
+			next.CreatedDate = cur.CreatedDate
+		}
+	}
+	if next.UUID == "" {
+		next.UUID = NewUUID()
+	}
+	if next.CreatedDate == "" {
+		next.CreatedDate = Now(now)
+	}
+	if len(next.Traits) == 0 {
+		next.Traits = nil
+	}
+	if len(next.Overrides) == 0 {
+		next.Overrides = nil
+	}
+}

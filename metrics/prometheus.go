@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,9 +24,9 @@ var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 // own registry; Handler serves them.
 type Prometheus struct {
 	reg *prometheus.Registry
-	// envs maps an environment to its label, its ordinal in the
-	// configuration ("0", "1", …): never a key.
-	envs map[*registry.Env]string
+	// labels names environments: by their ordinal ("0", "1", …), in
+	// configuration order, then in order of discovery; never by a key.
+	labels *envLabels
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -52,10 +53,7 @@ type observerChild struct{ prometheus.Observer }
 // and the process's (RSS, file descriptors) in a registry of its own. reg
 // gives the per-environment document series and the environment labels.
 func NewPrometheus(reg *registry.Registry) *Prometheus {
-	p := &Prometheus{reg: prometheus.NewRegistry(), envs: map[*registry.Env]string{}}
-	for i, e := range reg.Envs() {
-		p.envs[e] = strconv.Itoa(i)
-	}
+	p := &Prometheus{reg: prometheus.NewRegistry(), labels: &envLabels{byEnv: map[*registry.Env]string{}}}
 	p.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "http_requests_total",
 		Help: "HTTP requests answered, by endpoint and status code.",
@@ -104,20 +102,40 @@ func NewPrometheus(reg *registry.Registry) *Prometheus {
 	})
 	p.reg.MustRegister(p.requests, p.latency, p.polls, p.pollFailures, p.storeOps, p.storeErrors,
 		p.storeLatency, p.identities, p.streams, p.events, p.analytics,
-		&documentCollector{reg: reg, envs: p.envs},
+		&documentCollector{reg: reg, label: p.envLabel},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// Every poll outcome and failure reason starts at zero, so rates and
-	// alerts work before the first failure.
-	for _, label := range p.envs {
-		for _, o := range outcomes {
-			p.polls.WithLabelValues(label, o)
-		}
-		for _, r := range reasons {
-			p.pollFailures.WithLabelValues(label, r)
-		}
+	for _, e := range reg.Envs() {
+		p.envLabel(e)
 	}
 	return p
+}
+
+// envLabels assigns environments their ordinal labels.
+type envLabels struct {
+	mu    sync.Mutex
+	byEnv map[*registry.Env]string
+}
+
+// envLabel is env's label, assigned on first sight. Every poll outcome and
+// failure reason of a new environment starts at zero, so that rates and
+// alerts work before the first failure.
+func (p *Prometheus) envLabel(env *registry.Env) string {
+	l := p.labels
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if label, ok := l.byEnv[env]; ok {
+		return label
+	}
+	label := strconv.Itoa(len(l.byEnv))
+	l.byEnv[env] = label
+	for _, o := range outcomes {
+		p.polls.WithLabelValues(label, o)
+	}
+	for _, r := range reasons {
+		p.pollFailures.WithLabelValues(label, r)
+	}
+	return label
 }
 
 // Registry is the Prometheus registry holding the series (for tests and
@@ -153,13 +171,6 @@ func (p *Prometheus) Request(ep Endpoint, status int, elapsed time.Duration) {
 		p.latChildren[ep].Store(o)
 	}
 	o.Observe(elapsed.Seconds())
-}
-
-func (p *Prometheus) envLabel(env *registry.Env) string {
-	if l, ok := p.envs[env]; ok {
-		return l
-	}
-	return "unknown"
 }
 
 // Poll implements Recorder.
@@ -210,8 +221,8 @@ func oneOf(v string, set []string, fallback string) string {
 // documentCollector reports each environment's document state at scrape
 // time, straight from the registry.
 type documentCollector struct {
-	reg  *registry.Registry
-	envs map[*registry.Env]string
+	reg   *registry.Registry
+	label func(*registry.Env) string
 }
 
 var (
@@ -235,7 +246,7 @@ func (c *documentCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *documentCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	for _, e := range c.reg.Envs() {
-		label := c.envs[e]
+		label := c.label(e)
 		snap := e.Snapshot()
 		loaded := 0.0
 		if snap != nil {

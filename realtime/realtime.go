@@ -97,7 +97,8 @@ type Hub struct {
 	opt       Options
 	log       *slog.Logger
 	rec       metrics.Recorder
-	topics    map[*registry.Env]*topic
+	topicsMu  sync.Mutex
+	topics    map[*registry.Env]*topic // environments come and go (proxy-key discovery)
 	open      atomic.Int64
 	tokenHash [sha256.Size]byte
 	done      <-chan struct{}
@@ -107,8 +108,15 @@ type Hub struct {
 
 // topic is one environment's current version.
 type topic struct {
-	mu  sync.Mutex // serialises publishers
-	cur atomic.Pointer[version]
+	mu   sync.Mutex // serialises publishers
+	cur  atomic.Pointer[version]
+	gone chan struct{} // closed when the environment is removed
+}
+
+func newTopic() *topic {
+	t := &topic{gone: make(chan struct{})}
+	t.cur.Store(&version{next: make(chan struct{})})
+	return t
 }
 
 // version is one document version as streams see it. next is closed when
@@ -143,20 +151,15 @@ func New(ctx context.Context, opt Options) *Hub {
 		opt:    opt,
 		log:    opt.Logger,
 		rec:    metrics.OrNop(opt.Metrics),
-		topics: make(map[*registry.Env]*topic, len(opt.Registry.Envs())),
+		topics: map[*registry.Env]*topic{},
 		done:   ctx.Done(),
 	}
 	if opt.QueueChangeToken != "" {
 		h.tokenHash = sha256.Sum256([]byte(opt.QueueChangeToken))
 	}
-	for _, e := range opt.Registry.Envs() {
-		t := &topic{}
-		t.cur.Store(&version{next: make(chan struct{})})
-		h.topics[e] = t
-	}
 	// Subscribed before reading the current snapshots, so that no version
 	// installed in between is missed (publishing one twice is harmless).
-	h.unsub = opt.Registry.Subscribe(func(c registry.Change) { h.publish(c.Env, c.New) })
+	h.unsub = opt.Registry.Subscribe(h.change)
 	for _, e := range opt.Registry.Envs() {
 		h.publish(e, e.Snapshot())
 	}
@@ -167,13 +170,43 @@ func New(ctx context.Context, opt Options) *Hub {
 	return h
 }
 
+// change follows the registry's change feed.
+func (h *Hub) change(c registry.Change) {
+	switch c.Kind {
+	case registry.EnvRemoved:
+		// Its key answers 401 from now on: its streams end.
+		h.topicsMu.Lock()
+		t := h.topics[c.Env]
+		delete(h.topics, c.Env)
+		h.topicsMu.Unlock()
+		if t != nil {
+			close(t.gone)
+		}
+	case registry.EnvAdded:
+	default:
+		h.publish(c.Env, c.New)
+	}
+}
+
+// topic returns env's topic, made on first use.
+func (h *Hub) topic(env *registry.Env) *topic {
+	h.topicsMu.Lock()
+	defer h.topicsMu.Unlock()
+	t := h.topics[env]
+	if t == nil {
+		t = newTopic()
+		h.topics[env] = t
+	}
+	return t
+}
+
 // publish makes snap the topic's version if its updated_at is new. It runs
 // on the goroutine installing the snapshot and never blocks on streams.
 func (h *Hub) publish(env *registry.Env, snap *environment.Snapshot) {
-	t := h.topics[env]
-	if t == nil || snap == nil || snap.UpdatedAt.IsZero() || len(snap.UpdatedAtHeader) == 0 {
+	if snap == nil || snap.UpdatedAt.IsZero() || len(snap.UpdatedAtHeader) == 0 || env.Removed() {
 		return
 	}
+	t := h.topic(env)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.cur.Load()
@@ -295,6 +328,9 @@ func (h *Hub) stream(w http.ResponseWriter, r *http.Request, key string) {
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no") // nginx: pass events on at once
+	// A stream's connection is not reused: when the stream ends (its age,
+	// a shutdown), the connection closes, and the client reconnects afresh.
+	hdr.Set("Connection", "close")
 	if hdr.Get("Access-Control-Allow-Origin") == "" {
 		// Open to any page, as Flagsmith's realtime service is: a stream
 		// tells nothing but a timestamp, under a key browsers hold anyway.
@@ -304,7 +340,7 @@ func (h *Hub) stream(w http.ResponseWriter, r *http.Request, key string) {
 
 	s := streamWriter{w: w, rc: http.NewResponseController(w), timeout: h.opt.WriteTimeout}
 	defer s.clearDeadline()
-	t := h.topics[env]
+	t := h.topic(env)
 	v := t.cur.Load()
 	first := openFrame
 	if v.frame != nil {
@@ -338,6 +374,8 @@ func (h *Hub) stream(w http.ResponseWriter, r *http.Request, key string) {
 				return
 			}
 		case <-expired:
+			return
+		case <-t.gone:
 			return
 		case <-r.Context().Done():
 			return

@@ -553,3 +553,38 @@ func TestShutdownEndsStreams(t *testing.T) {
 	}
 	f.hub.Wait()
 }
+
+// TestDiscoveredEnvironments: environments added at run time (proxy-key
+// discovery) get streams and events; a removed one's streams end and its
+// key is unknown from then on.
+func TestDiscoveredEnvironments(t *testing.T) {
+	f := newFixture(t, fixtureOptions{noRun: true})
+	p2 := workload.P2
+	f.reg.Reconcile([]registry.Discovered{{ClientKey: workload.ClientKey(p2),
+		ServerKeys: []registry.ServerKey{{Key: workload.ServerKey(p2), Active: true}}}}, time.Now())
+	env := f.reg.Env(workload.ClientKey(p2))
+	if env == nil {
+		t.Fatal("discovered environment not in the registry")
+	}
+	c := connect(t, f.streamURL(env.ClientKey))
+	c.none(t, quiet) // no document yet: no event
+	snap, err := source.Build(workload.Document(p2, 1), nil, env.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Store(snap, time.Now())
+	wantEvent(t, c.next(t, time.Second), snap)
+
+	f.reg.Reconcile(nil, time.Now())
+	select {
+	case err := <-c.ended:
+		if err != nil {
+			t.Fatalf("stream broke: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the removed environment's stream is still open")
+	}
+	if _, resp := tryConnect(t, f.streamURL(env.ClientKey)); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("removed environment's stream: %s, want 404", resp.Status)
+	}
+}

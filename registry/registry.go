@@ -1,18 +1,26 @@
 // Package registry holds the current compiled snapshot of every environment
 // the server answers for, keyed by client-side key, and what the health
 // endpoints need to know about how fresh they are. Readers never lock: each
-// environment's snapshot sits behind an atomic pointer.
+// environment's snapshot sits behind an atomic pointer, and so does the
+// index of keys, which is rebuilt (copy-on-write) when the set of
+// environments or their keys changes.
+//
+// The set holds static environments (environment_key_pairs, offline files),
+// fixed at construction, and discovered ones (proxy_key mode), which
+// Reconcile adds, re-keys and removes at run time.
 package registry
 
 import (
 	"crypto/subtle"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/internal/redact"
 )
 
 // Pair is an environment's keys. ServerKey may be empty in offline mode.
@@ -21,28 +29,76 @@ type Pair struct {
 	ServerKey string
 }
 
-// Env is one environment's state.
+// ServerKey is one server-side key of an environment. Discovered
+// environments may have several, for rotation; a static pair's is active
+// and never expires.
+type ServerKey struct {
+	Key    string
+	Active bool
+	// ExpiresAt is when the key stops working; zero: never.
+	ExpiresAt time.Time
+}
+
+// ValidAt reports whether the key is usable at now: active and not
+// expired.
+func (k ServerKey) ValidAt(now time.Time) bool {
+	return k.Active && (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt))
+}
+
+func (k ServerKey) equal(o ServerKey) bool {
+	return k.Key == o.Key && k.Active == o.Active && k.ExpiresAt.Equal(o.ExpiresAt)
+}
+
+// Env is one environment's state. The *Env of an environment lives as long
+// as the environment is in the set: re-keying keeps it (and its snapshot),
+// removal retires it, and a later return gets a new one.
 type Env struct {
+	// ClientKey identifies the environment; it never changes.
 	ClientKey string
-	ServerKey string
-	snap      atomic.Pointer[environment.Snapshot]
+	// keys are the server-side keys sorted by Key; nil in offline mode
+	// without a server key.
+	keys   atomic.Pointer[[]ServerKey]
+	static bool
+	// removed is set once the environment has left the set.
+	removed atomic.Bool
+	snap    atomic.Pointer[environment.Snapshot]
 	// lastSuccess is when the upstream last answered with a usable
 	// document (a 200 or a 304), in Unix nanoseconds; 0 is never.
 	lastSuccess atomic.Int64
 	// warm is set while the snapshot came from disk, not the upstream.
 	warm atomic.Bool
+	// uses counts served requests per resource, for usage reporting.
+	uses [NumResources]atomic.Int64
 	feed *feed
 }
 
-// Change announces that an environment's snapshot was replaced. Old is nil
-// for the first snapshot.
+// ChangeKind says what a Change announces.
+type ChangeKind uint8
+
+// Change kinds. The zero value is the one every Change had before the set
+// of environments could change, so subscribers that only look at Old and
+// New keep working: for an added environment both are nil (it has no
+// document yet), for a removed one New is nil.
+const (
+	// SnapshotChanged: Env's snapshot went from Old to New.
+	SnapshotChanged ChangeKind = iota
+	// EnvAdded: Env joined the set (discovered at run time).
+	EnvAdded
+	// EnvRemoved: Env left the set; its keys answer 401 from now on and
+	// Old was its last snapshot.
+	EnvRemoved
+)
+
+// Change announces that an environment's snapshot was replaced, or that an
+// environment joined or left the set. Old is nil for the first snapshot.
 type Change struct {
 	Env      *Env
 	Old, New *environment.Snapshot
+	Kind     ChangeKind
 }
 
 // feed is the registry's change feed: subscribers are called, in the
-// order they subscribed, by whichever goroutine installs a snapshot (a
+// order they subscribed, by whichever goroutine makes the change (a
 // source's), so they must return quickly and hand long work elsewhere.
 type feed struct {
 	mu   sync.Mutex
@@ -64,13 +120,54 @@ func (f *feed) publish(c Change) {
 	}
 }
 
-// Snapshot is the environment's current snapshot, nil before the first one.
+// Snapshot is the environment's current snapshot, nil before the first one
+// and after removal.
 func (e *Env) Snapshot() *environment.Snapshot { return e.snap.Load() }
 
-// Registry maps keys to environments. The set of environments is fixed at
-// construction; only their snapshots change.
+// ServerKeys are the environment's server-side keys sorted by key, valid
+// or not. The slice is shared: do not modify it.
+func (e *Env) ServerKeys() []ServerKey {
+	if k := e.keys.Load(); k != nil {
+		return *k
+	}
+	return nil
+}
+
+// FetchKey is the key to fetch the environment's document with: the first
+// server-side key, in key order, that is valid at now (as the Rust proxy
+// picks it). ok is false when there is none.
+func (e *Env) FetchKey(now time.Time) (key string, ok bool) {
+	for _, k := range e.ServerKeys() {
+		if k.ValidAt(now) {
+			return k.Key, true
+		}
+	}
+	return "", false
+}
+
+// Static reports whether the environment comes from the configuration
+// rather than discovery.
+func (e *Env) Static() bool { return e.static }
+
+// Removed reports whether the environment has left the set.
+func (e *Env) Removed() bool { return e.removed.Load() }
+
+// Registry maps keys to environments.
 type Registry struct {
-	envs []*Env
+	// idx is the current index; readers load it once per lookup.
+	idx atomic.Pointer[index]
+	// mu serialises changes to the set (Reconcile).
+	mu   sync.Mutex
+	feed feed
+	// discovery: whether the set is discovered at run time, and when
+	// that last succeeded (Unix nanoseconds; 0 never).
+	discovery     atomic.Bool
+	lastDiscovery atomic.Int64
+}
+
+// index is an immutable view of the set: built whole, swapped in
+// atomically, never modified.
+type index struct {
 	// byHash maps a keyed hash of each key to its environment: hashing
 	// first means a lookup's timing does not depend on how much of a
 	// guessed key is right, and the random seed means nobody outside can
@@ -78,12 +175,23 @@ type Registry struct {
 	// every request.)
 	seed   maphash.Seed
 	byHash map[uint64]lookup
-	feed   feed
+	// envs lists the environments: static ones in configuration order,
+	// then discovered ones in the order the upstream listed them.
+	envs []*Env
 }
 
-// Subscribe calls fn with every snapshot change from now on (realtime
-// streams, caches, metrics). fn runs on the goroutine that installs the
-// snapshot and must not block. The returned function unsubscribes.
+type lookup struct {
+	env  *Env
+	key  string
+	kind environment.KeyKind
+	// expires is when a server key stops resolving, Unix nanoseconds; 0:
+	// never. Inactive keys are not indexed at all.
+	expires int64
+}
+
+// Subscribe calls fn with every change from now on (realtime streams,
+// caches, metrics, usage reporting). fn runs on the goroutine that makes
+// the change and must not block. The returned function unsubscribes.
 func (r *Registry) Subscribe(fn func(Change)) (unsubscribe func()) {
 	f := &r.feed
 	f.mu.Lock()
@@ -108,66 +216,95 @@ func (r *Registry) Subscribe(fn func(Change)) (unsubscribe func()) {
 	}
 }
 
-type lookup struct {
-	env  *Env
-	key  string
-	kind environment.KeyKind
-}
-
-// New builds a registry for the key pairs.
+// New builds a registry for the static key pairs.
 func New(pairs []Pair) *Registry {
 	r := &Registry{}
+	envs := make([]*Env, 0, len(pairs))
 	for _, p := range pairs {
-		r.envs = append(r.envs, &Env{ClientKey: p.ClientKey, ServerKey: p.ServerKey, feed: &r.feed})
+		e := &Env{ClientKey: p.ClientKey, static: true, feed: &r.feed}
+		if p.ServerKey != "" {
+			e.keys.Store(&[]ServerKey{{Key: p.ServerKey, Active: true}})
+		}
+		envs = append(envs, e)
 	}
-	for !r.index(maphash.MakeSeed()) {
-		// Two different keys share a 64-bit hash (odds about n²/2⁶⁴):
-		// another seed separates them.
-	}
+	r.idx.Store(buildIndex(maphash.MakeSeed(), envs))
 	return r
 }
 
-// index builds byHash with seed, reporting false if two different keys
-// collide under it.
-func (r *Registry) index(seed maphash.Seed) bool {
-	r.seed = seed
-	r.byHash = make(map[uint64]lookup, 2*len(r.envs))
-	add := func(l lookup) bool {
-		h := maphash.String(seed, l.key)
-		if old, dup := r.byHash[h]; dup && old.key != l.key {
-			return false
+// buildIndex indexes envs under seed, or under a fresh seed when two
+// different keys share a 64-bit hash under it (odds about n²/2⁶⁴).
+func buildIndex(seed maphash.Seed, envs []*Env) *index {
+	for {
+		if ix, ok := tryIndex(seed, envs); ok {
+			return ix
 		}
-		r.byHash[h] = l
-		return true
+		seed = maphash.MakeSeed()
 	}
-	for _, e := range r.envs {
-		if !add(lookup{env: e, key: e.ClientKey, kind: environment.ClientKey}) {
-			return false
-		}
-		if e.ServerKey != "" && !add(lookup{env: e, key: e.ServerKey, kind: environment.ServerKey}) {
-			return false
-		}
-	}
-	return true
 }
 
-// Envs lists the environments in configuration order.
-func (r *Registry) Envs() []*Env { return r.envs }
+func tryIndex(seed maphash.Seed, envs []*Env) (*index, bool) {
+	ix := &index{seed: seed, byHash: make(map[uint64]lookup, 2*len(envs)), envs: envs}
+	add := func(l lookup) bool {
+		h := maphash.String(seed, l.key)
+		if old, dup := ix.byHash[h]; dup && old.key != l.key {
+			return false
+		}
+		ix.byHash[h] = l
+		return true
+	}
+	for _, e := range envs {
+		// A "ser." client key (which Flagsmith's proxies accept) is a
+		// server-side key to the SDKs that use it, and is served as one.
+		kind := environment.ClientKey
+		if strings.HasPrefix(e.ClientKey, "ser.") {
+			kind = environment.ServerKey
+		}
+		if !add(lookup{env: e, key: e.ClientKey, kind: kind}) {
+			return nil, false
+		}
+		for _, k := range e.ServerKeys() {
+			if !k.Active || k.Key == "" {
+				continue
+			}
+			var exp int64
+			if !k.ExpiresAt.IsZero() {
+				// A key expiring at the epoch or before is expired
+				// already; 1 keeps it distinct from "never".
+				exp = max(k.ExpiresAt.UnixNano(), 1)
+			}
+			if !add(lookup{env: e, key: k.Key, kind: environment.ServerKey, expires: exp}) {
+				return nil, false
+			}
+		}
+	}
+	return ix, true
+}
 
-// Env returns the environment with the client key.
+// Envs lists the current environments: static ones in configuration
+// order, then discovered ones. The slice is shared: do not modify it.
+func (r *Registry) Envs() []*Env { return r.idx.Load().envs }
+
+// Env returns the current environment with the client key.
 func (r *Registry) Env(clientKey string) *Env {
-	l, ok := r.byHash[maphash.String(r.seed, clientKey)]
-	if !ok || l.kind != environment.ClientKey || l.key != clientKey {
+	ix := r.idx.Load()
+	l, ok := ix.byHash[maphash.String(ix.seed, clientKey)]
+	if !ok || l.env.ClientKey != clientKey {
 		return nil
 	}
 	return l.env
 }
 
 // Lookup resolves a request key to its environment and key kind. Keys are
-// compared in constant time.
+// compared in constant time; a server-side key resolves only while it is
+// active and unexpired, judged now, so an expiry between two discoveries
+// takes effect at once.
 func (r *Registry) Lookup(key string) (*Env, environment.KeyKind, bool) {
-	l, ok := r.byHash[maphash.String(r.seed, key)]
+	ix := r.idx.Load()
+	l, ok := ix.byHash[maphash.String(ix.seed, key)]
 	if !ok || subtle.ConstantTimeCompare([]byte(l.key), []byte(key)) != 1 {
+		return nil, 0, false
+	}
+	if l.expires != 0 && time.Now().UnixNano() >= l.expires {
 		return nil, 0, false
 	}
 	return l.env, l.kind, true
@@ -182,7 +319,7 @@ func (e *Env) Store(s *environment.Snapshot, now time.Time) {
 }
 
 func (e *Env) announce(old, s *environment.Snapshot) {
-	if old != s && e.feed != nil {
+	if old != s && e.feed != nil && !e.removed.Load() {
 		e.feed.publish(Change{Env: e, Old: old, New: s})
 	}
 }
@@ -201,8 +338,9 @@ func (e *Env) StoreWarm(s *environment.Snapshot) {
 func (e *Env) MarkFetched(now time.Time) { e.lastSuccess.Store(now.UnixNano()) }
 
 // LastSuccess is the time of the last successful fetch, zero if none.
-func (e *Env) LastSuccess() time.Time {
-	n := e.lastSuccess.Load()
+func (e *Env) LastSuccess() time.Time { return unixTime(e.lastSuccess.Load()) }
+
+func unixTime(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
 	}
@@ -227,12 +365,25 @@ const (
 	ReasonStale      = "environment document(s) stale."
 )
 
-// Health applies the edge proxy's readiness rule: every environment must
-// have been fetched, and, unless grace is disabled, within
-// pollInterval + grace × number of environments.
+// Health applies the edge proxy's readiness rule to the current set: every
+// environment must have been fetched, and, unless grace is disabled, within
+// pollInterval + grace × number of environments. When the set is
+// discovered (EnableDiscovery), the discovery counts as one more thing to
+// keep fresh: it must have succeeded once, and recently enough by the same
+// rule (with at least one environment's grace), so that a proxy whose
+// proxy key never worked, or stopped working, is not reported ready.
 func (r *Registry) Health(now time.Time, pollInterval, grace time.Duration, graceEnabled bool) Health {
+	envs := r.Envs()
 	var oldest time.Time
-	for _, e := range r.envs {
+	n := len(envs)
+	if r.discovery.Load() {
+		oldest = r.LastDiscovery()
+		if oldest.IsZero() {
+			return Health{Reason: ReasonNotUpdated}
+		}
+		n = max(n, 1)
+	}
+	for _, e := range envs {
 		last := e.LastSuccess()
 		if last.IsZero() {
 			return Health{Reason: ReasonNotUpdated}
@@ -243,7 +394,7 @@ func (r *Registry) Health(now time.Time, pollInterval, grace time.Duration, grac
 	}
 	h := Health{Ready: true, LastSuccessful: oldest}
 	if graceEnabled && !oldest.IsZero() {
-		limit := pollInterval + grace*time.Duration(len(r.envs))
+		limit := pollInterval + grace*time.Duration(n)
 		if now.Sub(oldest) > limit {
 			h.Ready, h.Reason = false, ReasonStale
 		}
@@ -252,14 +403,18 @@ func (r *Registry) Health(now time.Time, pollInterval, grace time.Duration, grac
 }
 
 // Redact shortens a key for logs: enough to tell keys apart, never the
-// whole secret.
-func Redact(key string) string {
-	prefix := ""
-	if strings.HasPrefix(key, "ser.") {
-		prefix, key = "ser.", key[4:]
+// whole secret. It is redact.Key, the one rule for logs and --print-config.
+func Redact(key string) string { return redact.Key(key) }
+
+// sortedKeys copies keys sorted by Key, dropping empty keys and repeats
+// (the first of a key wins).
+func sortedKeys(keys []ServerKey) []ServerKey {
+	out := make([]ServerKey, 0, len(keys))
+	for _, k := range keys {
+		if k.Key != "" {
+			out = append(out, k)
+		}
 	}
-	if len(key) <= 4 {
-		return prefix + "…"
-	}
-	return prefix + key[:4] + "…"
+	slices.SortStableFunc(out, func(a, b ServerKey) int { return strings.Compare(a.Key, b.Key) })
+	return slices.CompactFunc(out, func(a, b ServerKey) bool { return a.Key == b.Key })
 }

@@ -85,10 +85,20 @@ func TestRedact(t *testing.T) {
 func TestLookupCost(t *testing.T) {
 	pairs := []Pair{{ClientKey: "clientA", ServerKey: "ser.serverA"}}
 	r := New(pairs)
-	if n := testing.AllocsPerRun(100, func() { r.Lookup("ser.serverA") }); n != 0 {
-		t.Errorf("Lookup allocates %v times per call", n)
+	now := time.Now()
+	r.Reconcile([]Discovered{{ClientKey: "clientB", ServerKeys: []ServerKey{
+		{Key: "ser.b1", Active: true, ExpiresAt: now.Add(time.Hour)},
+	}}}, now)
+	for _, key := range []string{"ser.serverA", "clientA", "ser.b1", "clientB", "nope"} {
+		if n := testing.AllocsPerRun(100, func() { r.Lookup(key) }); n != 0 {
+			t.Errorf("Lookup(%q) allocates %v times per call", key, n)
+		}
 	}
-	if r2 := New(pairs); r2.seed == r.seed {
+	env := r.Env("clientB")
+	if n := testing.AllocsPerRun(100, func() { env.CountUse(Flags) }); n != 0 {
+		t.Errorf("CountUse allocates %v times per call", n)
+	}
+	if r2 := New(pairs); r2.idx.Load().seed == r.idx.Load().seed {
 		t.Error("two registries share a hash seed")
 	}
 }

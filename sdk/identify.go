@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"errors"
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/environment"
@@ -27,9 +26,17 @@ type Identifier interface {
 	Identify(ctx context.Context, snap *environment.Snapshot, kind environment.KeyKind, req *IdentityRequest, out *Identified) error
 }
 
-// ErrForbidden is wrapped by Identify errors that refuse the request
-// (403), such as an organisation barred from serving flags.
-var ErrForbidden = errors.New("forbidden")
+// Forbidden refuses a request (403) with Flagsmith's wording, such as an
+// organisation barred from serving flags.
+type Forbidden struct{ Detail string }
+
+func (f *Forbidden) Error() string { return f.Detail }
+
+// Flagsmith's refusals, worded as core words them.
+var (
+	ErrStopServingFlags = &Forbidden{Detail: "Organisation is disabled from serving flags."}
+	ErrTraitsNotStored  = &Forbidden{Detail: "Organisation is not authorised to store traits."}
+)
 
 // Transient is the proxy's identify stage: the request's identifier and
 // traits are evaluated and echoed, and nothing is stored.

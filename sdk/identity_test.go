@@ -14,7 +14,7 @@ import (
 	"github.com/fledge-flags/fledge/environment"
 )
 
-var fixtures = filepath.Join("..", "..", "shared", "fixtures", "environment-documents")
+var fixtures = filepath.Join("..", "testdata", "fixtures", "environment-documents")
 
 func mustDecode(t *testing.T, body string) *IdentityRequest {
 	t.Helper()

@@ -1,63 +1,114 @@
 package server
 
 import (
-	"container/list"
+	"crypto/sha256"
 	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/fledge-flags/fledge/environment"
 )
 
+// IdentityCacheMaxBytes bounds what the identity cache holds, whatever
+// endpoint_caches.identities.cache_max_size says: responses echo their
+// traits, so 128 entries of 1 MiB requests would otherwise pin 128 MiB.
+const IdentityCacheMaxBytes = 32 << 20
+
+// entryOverhead approximates what an entry costs beyond its body (key,
+// list element, map slot), so that many tiny entries count too.
+const entryOverhead = 128
+
+// maxEntryBytes keeps one response from flushing most of the cache.
+const maxEntryBytes = IdentityCacheMaxBytes / 16
+
 // identityCache is the edge proxy's optional LRU of identity responses
-// (endpoint_caches.identities). Entries remember the snapshot they were
-// computed from, so a new document version invalidates them without a
-// sweep: that is the "clear the caches when a document changes" rule.
+// (endpoint_caches.identities), bounded by entries and by bytes. It is
+// keyed by a SHA-256 of the environment key and the request body, so a
+// large request costs 32 bytes of key rather than a copy of itself.
+// Entries remember the snapshot they were computed from, so a new document
+// version invalidates them without a sweep: that is the "clear the caches
+// when a document changes" rule. Nothing is allocated until the first put,
+// so a large cache_max_size costs nothing at start-up.
 type identityCache struct {
-	mu    sync.Mutex
-	max   int
-	ll    *list.List
-	items map[string]*list.Element
+	mu         sync.Mutex
+	maxEntries int
+	maxBytes   int64
+	bytes      int64
+	lru        *simplelru.LRU[cacheKey, cacheEntry] // nil until the first put
 }
 
+type cacheKey [sha256.Size]byte
+
 type cacheEntry struct {
-	key  string
 	snap *environment.Snapshot
 	body []byte
 }
 
-func newIdentityCache(max int) *identityCache {
-	return &identityCache{max: max, ll: list.New(), items: make(map[string]*list.Element, max)}
+func (e cacheEntry) size() int64 { return int64(len(e.body)) + entryOverhead }
+
+func newIdentityCache(maxEntries int) *identityCache {
+	return &identityCache{maxEntries: maxEntries, maxBytes: IdentityCacheMaxBytes}
 }
 
-func (c *identityCache) get(key string, snap *environment.Snapshot) ([]byte, bool) {
+// identityCacheKey identifies a request: the key it came with (client and
+// server keys see different flags) and its exact body.
+func identityCacheKey(envKey string, body []byte) cacheKey {
+	h := sha256.New()
+	h.Write([]byte(envKey))
+	h.Write([]byte{0})
+	h.Write(body)
+	var k cacheKey
+	h.Sum(k[:0])
+	return k
+}
+
+func (c *identityCache) get(key cacheKey, snap *environment.Snapshot) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.items[key]
+	if c.lru == nil {
+		return nil, false
+	}
+	e, ok := c.lru.Get(key)
 	if !ok {
 		return nil, false
 	}
-	e := el.Value.(*cacheEntry)
 	if e.snap != snap {
-		c.ll.Remove(el)
-		delete(c.items, key)
+		c.lru.Remove(key) // computed from an older document version
 		return nil, false
 	}
-	c.ll.MoveToFront(el)
 	return e.body, true
 }
 
-func (c *identityCache) put(key string, snap *environment.Snapshot, body []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		e := el.Value.(*cacheEntry)
-		e.snap, e.body = snap, body
-		c.ll.MoveToFront(el)
+func (c *identityCache) put(key cacheKey, snap *environment.Snapshot, body []byte) {
+	e := cacheEntry{snap: snap, body: body}
+	if e.size() > maxEntryBytes || e.size() > c.maxBytes {
 		return
 	}
-	c.items[key] = c.ll.PushFront(&cacheEntry{key: key, snap: snap, body: body})
-	for c.ll.Len() > c.max {
-		last := c.ll.Back()
-		c.ll.Remove(last)
-		delete(c.items, last.Value.(*cacheEntry).key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lru == nil {
+		// NewLRU fails only for a size below 1, which the caller rules out;
+		// and it allocates no room up front.
+		lru, err := simplelru.NewLRU(c.maxEntries, func(_ cacheKey, old cacheEntry) { c.bytes -= old.size() })
+		if err != nil {
+			return
+		}
+		c.lru = lru
 	}
+	c.lru.Remove(key) // a replaced entry's bytes are released by the callback
+	c.lru.Add(key, e)
+	c.bytes += e.size()
+	for c.bytes > c.maxBytes {
+		c.lru.RemoveOldest()
+	}
+}
+
+// stats reports the cache's entries and bytes, for tests.
+func (c *identityCache) stats() (entries int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lru != nil {
+		entries = c.lru.Len()
+	}
+	return entries, c.bytes
 }

@@ -105,8 +105,10 @@ func TestPreparedBodies(t *testing.T) {
 				if got := rec.Header().Get("Content-Length"); got != strconv.Itoa(len(body)) {
 					t.Errorf("%s: Content-Length %q for %d bytes", c.what, got, len(body))
 				}
-				if got := http.Header(rec.Header()).Values("Vary"); joinValues(got) != c.wantVary {
-					t.Errorf("%s: Vary %q, want %q", c.what, got, c.wantVary)
+				// Exactly one Vary line: some caches and CDNs read only the
+				// first of several.
+				if got := rec.Header()["Vary"]; c.wantVary == "" && len(got) != 0 || c.wantVary != "" && (len(got) != 1 || got[0] != c.wantVary) {
+					t.Errorf("%s: Vary lines %q, want the one line %q", c.what, got, c.wantVary)
 				}
 				if got := rec.Header().Get("Content-Type"); got != "application/json" {
 					t.Errorf("%s: Content-Type %q", c.what, got)

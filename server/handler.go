@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fledge-flags/fledge/analytics"
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/environment"
 	"github.com/fledge-flags/fledge/identity"
@@ -59,13 +60,31 @@ type Options struct {
 	// Traits serves the api role's trait endpoints (/traits/,
 	// /bulk-identities/); nil: they are not found, as on the proxy.
 	Traits sdk.TraitWriter
+	// SigningKey verifies the X-Flagsmith-Signature of writes a
+	// self-hosted Flagsmith forwards (forwarding.signing_key); empty: the
+	// header is ignored.
+	SigningKey []byte
 	// Document, when set, renders the environment document and the time
 	// it last changed (the api role merges stored identity overrides in);
 	// nil serves the snapshot's own.
 	Document func(ctx context.Context, snap *environment.Snapshot) (*environment.Body, time.Time, error)
+
+	// Analytics receives the SDKs' flag-usage reports; nil: they are
+	// accepted and dropped.
+	Analytics *analytics.Aggregator
+
+	// CountUsage counts every 2xx answer of /flags/, /identities/ and
+	// /environment-document/ on its environment (registry.Env.CountUse, one
+	// atomic add), for the usage reports of proxy-key mode.
+	CountUsage bool
+
 	// Routes adds endpoints of a role (the api role's admin API and
 	// trait endpoints), tried before "not found".
 	Routes http.Handler
+	// StoreStatus, when set, is the identity store's state, shown as the
+	// readiness answer's "store" field (the DynamoDB region in use). It
+	// does not change the readiness verdict.
+	StoreStatus func() any
 	// Metrics records every request (endpoint, status, latency); nil or
 	// metrics.Nop leaves the recording out of the request path.
 	Metrics metrics.Recorder
@@ -178,29 +197,42 @@ func (h *Handler) methods(w http.ResponseWriter, r *http.Request, fn http.Handle
 // authenticate resolves the X-Environment-Key header. It writes the error
 // response itself and returns ok=false when the request cannot go on.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*environment.Snapshot, environment.KeyKind, bool) {
+	_, snap, kind, ok := h.authenticateEnv(w, r)
+	return snap, kind, ok
+}
+
+// countUse counts a 2xx answer for usage reports, when they are on.
+func (h *Handler) countUse(env *registry.Env, res registry.Resource) {
+	if h.opt.CountUsage {
+		env.CountUse(res)
+	}
+}
+
+// authenticateEnv is authenticate, also returning the environment.
+func (h *Handler) authenticateEnv(w http.ResponseWriter, r *http.Request) (*registry.Env, *environment.Snapshot, environment.KeyKind, bool) {
 	key := r.Header.Get("X-Environment-Key")
 	env, kind, ok := h.opt.Registry.Lookup(key)
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "unknown key '"+clip(key)+"'")
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
 	snap := env.Snapshot()
 	if snap == nil {
 		writeError(w, http.StatusServiceUnavailable, "service_unavailable",
 			"no environment document yet for key '"+registry.Redact(key)+"': the proxy is still waiting for the Flagsmith API")
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
 	if h.opt.Edge && snap.StopServingFlags() {
 		// Core refuses every SDK call of such an organisation; the proxy
 		// never did, so only the api role applies it.
 		writeError(w, http.StatusForbidden, "forbidden", "Organisation is disabled from serving flags.")
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
-	return snap, kind, true
+	return env, snap, kind, true
 }
 
 func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
-	snap, kind, ok := h.authenticate(w, r)
+	env, snap, kind, ok := h.authenticateEnv(w, r)
 	if !ok {
 		return
 	}
@@ -213,10 +245,12 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			h.writeJSON(w, r, body)
+			h.countUse(env, registry.Flags)
 			return
 		}
 	}
 	h.writeBody(w, r, snap.Flags(kind))
+	h.countUse(env, registry.Flags)
 }
 
 func firstOf(v []string) string {
@@ -227,23 +261,26 @@ func firstOf(v []string) string {
 }
 
 func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
-	snap, kind, ok := h.authenticate(w, r)
+	env, snap, kind, ok := h.authenticateEnv(w, r)
 	if !ok {
 		return
 	}
 	var req *sdk.IdentityRequest
-	var cacheKey string
+	var ck cacheKey
+	cached := false
 	if r.Method == http.MethodPost {
-		body, err := h.readBody(w, r)
-		if err != nil {
+		body, ok := h.readSignedBody(w, r)
+		if !ok {
 			return
 		}
+		var err error
 		if h.cache != nil {
-			cacheKey = r.Header.Get("X-Environment-Key") + "\x00" + string(body)
-			if out, ok := h.cache.get(cacheKey, snap); ok {
+			ck, cached = identityCacheKey(r.Header.Get("X-Environment-Key"), body), true
+			if out, ok := h.cache.get(ck, snap); ok {
 				h.putBody(body)
 				setUpdatedAt(w, snap)
 				h.writeJSON(w, r, out)
+				h.countUse(env, registry.Identities)
 				return
 			}
 		}
@@ -258,6 +295,9 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
+		if !h.forwardedOK(w, r, nil) {
+			return
+		}
 		if req = h.identityQuery(w, r); req == nil {
 			return
 		}
@@ -275,10 +315,11 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 	setUpdatedAt(w, snap)
 	bp := h.bufs.Get().(*[]byte)
 	out := sdk.AppendIdentified((*bp)[:0], snap, kind, &id)
-	if cacheKey != "" {
-		h.cache.put(cacheKey, snap, append([]byte(nil), out...))
+	if cached {
+		h.cache.put(ck, snap, append([]byte(nil), out...))
 	}
 	h.writeJSON(w, r, out)
+	h.countUse(env, registry.Identities)
 	*bp = out
 	if cap(out) <= 1<<20 {
 		h.bufs.Put(bp)
@@ -288,8 +329,11 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request) {
 // identityQuery reads GET /identities/?identifier=…[&transient=…],
 // answering the error itself when it returns nil.
 func (h *Handler) identityQuery(w http.ResponseWriter, r *http.Request) *sdk.IdentityRequest {
-	q := r.URL.Query()
-	identifier := q.Get("identifier")
+	identifier, ferr := queryIdentifier(r.URL.RawQuery)
+	if ferr != nil {
+		h.writeFieldError(w, ferr)
+		return nil
+	}
 	if h.opt.Edge {
 		identifier = strings.TrimSpace(identifier)
 	}
@@ -308,7 +352,7 @@ func (h *Handler) identityQuery(w http.ResponseWriter, r *http.Request) *sdk.Ide
 		return nil
 	}
 	req := &sdk.IdentityRequest{Identity: engine.Identity{Identifier: identifier}, Get: true}
-	if v := q.Get("transient"); v != "" && h.opt.Edge {
+	if v := r.URL.Query().Get("transient"); v != "" && h.opt.Edge {
 		// A boolean, not "any value": Android SDKs sent transient=false
 		// on every call (flagsmith#5260).
 		t, err := strconv.ParseBool(v)
@@ -336,8 +380,8 @@ func (h *Handler) identifyFailed(w http.ResponseWriter, r *http.Request, err err
 		h.writeFieldError(w, fe)
 		return
 	}
-	if errors.Is(err, sdk.ErrForbidden) {
-		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+	if f, ok := errors.AsType[*sdk.Forbidden](err); ok {
+		writeError(w, http.StatusForbidden, "forbidden", f.Detail)
 		return
 	}
 	if r.Context().Err() != nil {
@@ -353,8 +397,8 @@ func (h *Handler) setTrait(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := h.readBody(w, r)
-	if err != nil {
+	body, ok := h.readSignedBody(w, r)
+	if !ok {
 		return
 	}
 	req, err := sdk.DecodeTraitRequest(body)
@@ -384,8 +428,8 @@ func (h *Handler) bulkIdentities(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := h.readBody(w, r)
-	if err != nil {
+	body, ok := h.readSignedBody(w, r)
+	if !ok {
 		return
 	}
 	reqs, err := sdk.DecodeBulkRequest(body)
@@ -455,7 +499,7 @@ func (h *Handler) putBody(b []byte) {
 }
 
 func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
-	snap, kind, ok := h.authenticate(w, r)
+	env, snap, kind, ok := h.authenticateEnv(w, r)
 	if !ok {
 		return
 	}
@@ -490,15 +534,31 @@ func (h *Handler) environmentDocument(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.writeBody(w, r, body)
+	h.countUse(env, registry.EnvironmentDocument)
 }
 
-// analytics accepts the SDKs' flag-usage reports so that SDKs pointed at
-// the proxy do not log errors; the counts are not forwarded.
+// analytics accepts the SDKs' flag-usage reports, v1 and v2, and hands
+// them to the aggregator when there is one. Bad reports are dropped, not
+// refused, so that SDKs do not log errors.
 func (h *Handler) analytics(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := h.authenticate(w, r); !ok {
+	snap, _, ok := h.authenticate(w, r)
+	if !ok {
 		return
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opt.MaxBodyBytes))
+	if h.opt.Analytics == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opt.MaxBodyBytes))
+	} else {
+		body, err := h.readBody(w, r)
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/v2/") {
+			h.opt.Analytics.RecordV2(snap, body)
+		} else {
+			h.opt.Analytics.RecordV1(snap, body)
+		}
+		h.putBody(body)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 }
@@ -553,15 +613,20 @@ var (
 	jsonContentType    = []string{"application/json"}
 	gzipEncoding       = []string{"gzip"}
 	varyAcceptEncoding = []string{"Accept-Encoding"}
+	varyOriginEncoding = []string{"Origin, Accept-Encoding"}
 )
 
-// varyOnEncoding marks a response as depending on Accept-Encoding, keeping
-// a Vary that CORS may have set.
+// varyOnEncoding marks a response as depending on Accept-Encoding, merging
+// it into the Vary that CORS may have set: one Vary line, never two, since
+// some caches read only the first.
 func varyOnEncoding(hdr http.Header) {
-	if vary := hdr["Vary"]; vary != nil {
-		hdr["Vary"] = append(vary[:len(vary):len(vary)], "Accept-Encoding")
-	} else {
+	switch vary := hdr["Vary"]; {
+	case vary == nil:
 		hdr["Vary"] = varyAcceptEncoding
+	case len(vary) == 1 && vary[0] == "Origin":
+		hdr["Vary"] = varyOriginEncoding
+	default:
+		hdr["Vary"] = []string{strings.Join(vary, ", ") + ", Accept-Encoding"}
 	}
 }
 

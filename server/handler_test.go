@@ -248,7 +248,7 @@ func TestIdentityCache(t *testing.T) {
 	if first.Code != 200 || !strings.Contains(first.Body.String(), `"v2"`) {
 		t.Fatalf("first: %d %s", first.Code, first.Body)
 	}
-	if _, ok := h.cache.get(clientKey+"\x00"+body, env.Snapshot()); !ok {
+	if _, ok := h.cache.get(identityCacheKey(clientKey, []byte(body)), env.Snapshot()); !ok {
 		t.Fatal("response not cached")
 	}
 	again := do(h, "POST", "/api/v1/identities/", body, "X-Environment-Key", clientKey)
@@ -270,7 +270,7 @@ func TestIdentityCache(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		do(h, "POST", "/api/v1/identities/", `{"identifier":"other`+string(rune('a'+i))+`"}`, "X-Environment-Key", clientKey)
 	}
-	if n := h.cache.ll.Len(); n != 2 {
+	if n, _ := h.cache.stats(); n != 2 {
 		t.Fatalf("cache holds %d entries, max 2", n)
 	}
 }

@@ -19,7 +19,11 @@ func (h *Handler) readiness(w http.ResponseWriter, r *http.Request) {
 		Status               string  `json:"status"`
 		Reason               *string `json:"reason"`
 		LastSuccessfulUpdate *string `json:"last_successful_update"`
+		Store                any     `json:"store,omitempty"`
 	}{Status: "ok"}
+	if h.opt.StoreStatus != nil {
+		body.Store = h.opt.StoreStatus()
+	}
 	if !hs.LastSuccessful.IsZero() {
 		s := hs.LastSuccessful.UTC().Format(time.RFC3339Nano)
 		body.LastSuccessfulUpdate = &s

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,8 +35,9 @@ type HTTPOptions struct {
 // bodies here (the handler's Options.ReadTimeout does, and WriteTimeout
 // bounds the whole of a request once its header is read).
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, opt HTTPOptions) error {
+	d := &drainer{}
 	srv := &http.Server{
-		Handler:        h,
+		Handler:        d.handler(h),
 		MaxHeaderBytes: opt.MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
 	}
@@ -46,8 +46,10 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, opt HTTPOptions
 		// Wrapped under TLS, so that the handshake counts as part of the
 		// first request's header time, and TLS connections are policed too.
 		ln = wd.listener(ln)
-		srv.ConnState = wd.connState
+		srv.ConnState = d.connState(wd.connState)
 		srv.ConnContext = wd.connContext // for StartStream
+	} else {
+		srv.ConnState = d.connState(nil)
 	}
 	if opt.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(opt.TLSCert, opt.TLSKey)
@@ -77,11 +79,14 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, opt HTTPOptions
 	opt.Logger.Info("shutting down: finishing in-flight requests", "timeout", opt.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), opt.ShutdownTimeout)
 	defer cancel()
+	// Drain (drain.go): stop accepting, answer what keeps arriving on open
+	// connections with Connection: close, then shut down what is left.
+	d.draining.Store(true)
+	_ = ln.Close()
+	<-errc // Serve returns once the listener is closed
+	d.drain(sctx, min(opt.ShutdownTimeout, maxDrainWindow))
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package source
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/internal/redact"
 	"github.com/fledge-flags/fledge/registry"
 )
 
@@ -17,9 +20,9 @@ import (
 func LoadFiles(paths []string, logger *slog.Logger) ([]*environment.Snapshot, error) {
 	var snaps []*environment.Snapshot
 	for _, path := range paths {
-		raw, err := os.ReadFile(path)
+		raw, err := ReadFileCapped(path)
 		if err != nil {
-			return nil, fmt.Errorf("environments: reading %s: %w", path, err)
+			return nil, fmt.Errorf("environments: %w", err)
 		}
 		snap, err := Build(raw, logger, "")
 		if err != nil {
@@ -69,7 +72,18 @@ func (d *SnapshotDir) Save(clientKey string, doc []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), d.path(clientKey))
+	if err := os.Rename(tmp.Name(), d.path(clientKey)); err != nil {
+		return errors.New(d.redactErr(err, clientKey))
+	}
+	return nil
+}
+
+// redactErr renders err with the snapshot file's name shortened: the name
+// is the client key, which logs never show whole.
+func (d *SnapshotDir) redactErr(err error, clientKey string) string {
+	full := d.path(clientKey)
+	base := strings.TrimSuffix(filepath.Base(full), ".json")
+	return strings.ReplaceAll(err.Error(), full, filepath.Join(filepath.Dir(full), redact.Key(base)+".json"))
 }
 
 // LoadInto installs every saved snapshot into the registry as a warm start.
@@ -77,25 +91,30 @@ func (d *SnapshotDir) Save(clientKey string, doc []byte) error {
 // the proxy from starting.
 func (d *SnapshotDir) LoadInto(reg *registry.Registry, logger *slog.Logger) {
 	for _, env := range reg.Envs() {
-		raw, err := os.ReadFile(d.path(env.ClientKey))
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			logger.Warn("reading warm-start snapshot failed", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
-			continue
-		}
-		snap, err := Build(raw, logger, env.ClientKey)
-		if err != nil {
-			logger.Warn("warm-start snapshot unusable", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
-			continue
-		}
-		env.StoreWarm(snap)
-		age := ""
-		if !snap.UpdatedAt.IsZero() {
-			age = time.Since(snap.UpdatedAt).Round(time.Second).String()
-		}
-		logger.Info("serving warm-start snapshot until the upstream answers", "client_key", registry.Redact(env.ClientKey),
-			"updated_at", snap.UpdatedAt, "document_age", age)
+		d.loadOne(env, logger)
 	}
+}
+
+// loadOne installs env's saved snapshot, if there is one, as a warm start.
+func (d *SnapshotDir) loadOne(env *registry.Env, logger *slog.Logger) {
+	raw, err := ReadFileCapped(d.path(env.ClientKey))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		logger.Warn("reading warm-start snapshot failed", "client_key", registry.Redact(env.ClientKey), "error", d.redactErr(err, env.ClientKey))
+		return
+	}
+	snap, err := Build(raw, logger, env.ClientKey)
+	if err != nil {
+		logger.Warn("warm-start snapshot unusable", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
+		return
+	}
+	env.StoreWarm(snap)
+	age := ""
+	if !snap.UpdatedAt.IsZero() {
+		age = time.Since(snap.UpdatedAt).Round(time.Second).String()
+	}
+	logger.Info("serving warm-start snapshot until the upstream answers", "client_key", registry.Redact(env.ClientKey),
+		"updated_at", snap.UpdatedAt, "document_age", age)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/internal/redact"
 	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 )
@@ -48,56 +49,148 @@ type Poller struct {
 	Metrics metrics.Recorder
 	// refresh holds the environments Refresh asked for (refresh.go).
 	refresh refreshQueue
+	// ProxyKey, when set, is proxy-key mode (shared/spec/proxy-key.md):
+	// every pass starts by discovering the environments from
+	// {APIURL}/proxy/config/, and every document request carries it as
+	// X-Proxy-Key.
+	ProxyKey string
 	// now is replaceable in tests.
 	now func() time.Time
 }
 
 // NewHTTPClient returns the client used for the upstream: it honours
-// HTTP_PROXY/HTTPS_PROXY/NO_PROXY, follows redirects (at most 10) and
-// accepts gzip.
+// HTTP_PROXY/HTTPS_PROXY/NO_PROXY, follows redirects within the API's
+// origin only (at most 10; see checkRedirect) and accepts gzip.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 4
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: checkRedirect}
 }
 
-// Run polls until ctx ends. Environments are fetched one after another, as
-// the Flagsmith edge proxy does, then the poller sleeps for the interval
-// with up to 10% jitter so that a fleet of proxies does not poll in step.
+// Run polls until ctx ends. A pass discovers the environments first (in
+// proxy-key mode), then fetches each environment's document, one after
+// another, as Flagsmith's edge proxies do; passes never overlap. Then the
+// poller sleeps for the interval with up to 10% jitter so that a fleet of
+// proxies does not poll in step.
+//
+// Until an environment has had its first successful fetch, or discovery
+// its first success, it is retried sooner (coldRetry): after 1 s, then 2 s,
+// 4 s, … up to the interval. An upstream that comes up a moment after
+// Fledge then costs a second or two of readiness, not a whole poll
+// interval. Environments that have a document are still fetched once per
+// interval only.
 func (p *Poller) Run(ctx context.Context) {
+	retry := coldRetry{first: FirstRetry, max: p.Interval}
 	for {
 		p.PollOnce(ctx)
-		jitter := time.Duration(rand.Int64N(int64(p.Interval)/10 + 1))
-		t := time.NewTimer(p.Interval + jitter)
-		if !p.waitRefreshing(ctx, t) {
-			return
+		nextFull := time.Now().Add(jittered(p.Interval))
+		for {
+			wait := time.Until(nextFull)
+			if p.discoveryCold() || len(p.cold()) > 0 {
+				wait = min(wait, retry.next())
+			}
+			if !p.sleepRefreshing(ctx, wait) {
+				return
+			}
+			if !time.Now().Before(nextFull) {
+				break
+			}
+			if p.discoveryCold() {
+				p.discover(ctx)
+			}
+			p.pollEnvs(ctx, p.cold())
 		}
 	}
 }
 
-// PollOnce fetches every environment once.
-func (p *Poller) PollOnce(ctx context.Context) {
+// discoveryCold reports whether discovery is on and has never succeeded.
+func (p *Poller) discoveryCold() bool {
+	return p.ProxyKey != "" && p.Registry.LastDiscovery().IsZero()
+}
+
+// FirstRetry is the first cold-start retry delay (see Run).
+const FirstRetry = time.Second
+
+// coldRetry yields the cold-start retry delays: first, doubling, capped at
+// max.
+type coldRetry struct {
+	first, max, cur time.Duration
+}
+
+func (r *coldRetry) next() time.Duration {
+	if r.cur == 0 {
+		r.cur = r.first
+	} else {
+		r.cur *= 2
+	}
+	r.cur = min(r.cur, r.max)
+	return jittered(r.cur)
+}
+
+// cold lists the environments never fetched successfully (a warm-start
+// snapshot does not count: the upstream has not confirmed it).
+func (p *Poller) cold() []*registry.Env {
+	var cold []*registry.Env
 	for _, env := range p.Registry.Envs() {
+		if env.LastSuccess().IsZero() {
+			cold = append(cold, env)
+		}
+	}
+	return cold
+}
+
+// jittered adds up to 10% to d.
+func jittered(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// sleep waits for d, reporting false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// PollOnce is one pass: discovery in proxy-key mode (a failure keeps the
+// current set, whose documents are still refreshed), then every
+// environment's document.
+func (p *Poller) PollOnce(ctx context.Context) {
+	if p.ProxyKey != "" {
+		p.discover(ctx)
+	}
+	p.pollEnvs(ctx, p.Registry.Envs())
+}
+
+// pollEnvs fetches each of envs once, logging failures.
+func (p *Poller) pollEnvs(ctx context.Context, envs []*registry.Env) {
+	for _, env := range envs {
 		if ctx.Err() != nil {
 			return
 		}
-		p.poll(ctx, env)
-	}
-}
-
-// poll fetches one environment, logging and counting a failure.
-func (p *Poller) poll(ctx context.Context, env *registry.Env) {
-	if err := p.fetch(ctx, env); err != nil {
-		p.recordFailure(env, err)
-		attrs := []any{"client_key", registry.Redact(env.ClientKey), "error", err.Error()}
-		var se *statusError
-		if errors.As(err, &se) && se.code == http.StatusForbidden {
-			attrs = append(attrs, "hint", "the API refused the server-side key: check that environment_key_pairs holds a valid server-side key (ser.…) of this environment and that api_url points at the right Flagsmith API")
+		if env.Removed() {
+			continue
 		}
-		if s := env.Snapshot(); s != nil {
-			attrs = append(attrs, "serving", "last good document", "updated_at", s.UpdatedAt)
+		if err := p.fetch(ctx, env); err != nil {
+			p.recordFailure(env, err)
+			attrs := []any{"client_key", registry.Redact(env.ClientKey), "error", err.Error()}
+			var se *statusError
+			if errors.As(err, &se) && se.code == http.StatusForbidden {
+				hint := "the API refused the server-side key: check that environment_key_pairs holds a valid server-side key (ser.…) of this environment and that api_url points at the right Flagsmith API"
+				if !env.Static() {
+					hint = "the API refused the server-side key its proxy configuration listed: it may have been revoked since; the next discovery picks up the change"
+				}
+				attrs = append(attrs, "hint", hint)
+			}
+			if s := env.Snapshot(); s != nil {
+				attrs = append(attrs, "serving", "last good document", "updated_at", s.UpdatedAt)
+			}
+			p.logger().Warn("environment document fetch failed", attrs...)
 		}
-		p.logger().Warn("environment document fetch failed", attrs...)
 	}
 }
 
@@ -132,6 +225,10 @@ var errNotModified = errors.New("not modified")
 func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
+	key, ok := env.FetchKey(p.clock())
+	if !ok {
+		return errors.New("no valid server-side key to fetch the document with")
+	}
 	cur := env.Snapshot()
 	first := p.APIURL + "/environment-document/"
 	limit := p.maxBytes()
@@ -144,7 +241,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	next := first
 	for next != "" {
 		if seen[next] {
-			return fmt.Errorf("pagination loop: %s was already fetched", next)
+			return fmt.Errorf("pagination loop: %s was already fetched", redact.URL(next))
 		}
 		if len(pages) >= maxPages {
 			return fmt.Errorf("more than %d pages", maxPages)
@@ -154,10 +251,10 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 		if len(pages) == 0 && cur != nil && !env.Warm() {
 			ims = cur.UpdatedAt
 		}
-		body, link, err := p.get(ctx, next, env.ServerKey, ims, limit-total, limit)
+		body, link, err := p.get(ctx, next, key, ims, limit-total, limit)
 		if errors.Is(err, errNotModified) {
 			if len(pages) > 0 || cur == nil {
-				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", next)
+				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", redact.URL(next))
 			}
 			env.MarkFetched(p.clock())
 			p.record(env, metrics.PollNotModified)
@@ -172,7 +269,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 			IdentityOverrides []json.RawMessage `json:"identity_overrides"`
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
-			return fmt.Errorf("GET %s: invalid document: %w", next, err)
+			return fmt.Errorf("GET %s: invalid document: %w", redact.URL(next), err)
 		}
 		overrides = append(overrides, page.IdentityOverrides...)
 		if link == "" {
@@ -196,7 +293,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	}
 	snap, err := Build(raw, p.logger(), env.ClientKey)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", first, err)
+		return fmt.Errorf("GET %s: %w", redact.URL(first), err)
 	}
 	env.Store(snap, p.clock())
 	p.record(env, metrics.PollUpdated)
@@ -213,8 +310,8 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	return nil
 }
 
-// Build parses and compiles a document for env. It checks that the
-// document belongs to the environment it is stored under.
+// Build parses and compiles a document for the environment with
+// clientKey, warning when the document names another key.
 func Build(raw []byte, logger *slog.Logger, clientKey string) (*environment.Snapshot, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -224,7 +321,14 @@ func Build(raw []byte, logger *slog.Logger, clientKey string) (*environment.Snap
 		return nil, err
 	}
 	if clientKey != "" && doc.APIKey != clientKey {
-		return nil, fmt.Errorf("document is for environment %s, not %s", registry.Redact(doc.APIKey), registry.Redact(clientKey))
+		// Flagsmith's proxies serve a document under the key it was
+		// configured for, whatever its api_key says (a client_side_key
+		// given as the server key, a renamed key); so does Fledge, saying
+		// so once per document version: Build runs once per version. The
+		// document's own api_key still seeds identity hashing, as in every
+		// SDK.
+		logger.Warn("environment document's api_key differs from the configured client_side_key; serving it under the configured key",
+			"client_key", registry.Redact(clientKey), "api_key", registry.Redact(doc.APIKey))
 	}
 	snap, err := environment.Compile(doc, func(msg string) {
 		logger.Warn("segment rule never matches", "client_key", registry.Redact(doc.APIKey), "rule", msg)
@@ -242,10 +346,16 @@ func Build(raw []byte, logger *slog.Logger, clientKey string) (*environment.Snap
 // pages may total maxTotal bytes.
 func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remaining, maxTotal int64) ([]byte, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	// Errors name the URL without its password: api_url may carry userinfo.
+	shown := redact.URL(u)
 	if err != nil {
-		return nil, "", fmt.Errorf("building request for %s: %w", u, err)
+		return nil, "", fmt.Errorf("building request for %s: %w", shown, unwrapURLError(err))
 	}
 	req.Header.Set("X-Environment-Key", key)
+	if p.ProxyKey != "" {
+		// Marks the fetch as the proxy's, on every page (proxy-key.md §2.6).
+		req.Header.Set("X-Proxy-Key", p.ProxyKey)
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "fledge")
 	if !ims.IsZero() {
@@ -254,9 +364,9 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 	resp, err := p.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", timeoutError(fmt.Sprintf("GET %s: no complete answer within %s", u, p.Timeout))
+			return nil, "", timeoutError(fmt.Sprintf("GET %s: no complete answer within %s", shown, p.Timeout))
 		}
-		return nil, "", fmt.Errorf("GET %s: %w", u, unwrapURLError(err))
+		return nil, "", fmt.Errorf("GET %s: %w", shown, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -265,17 +375,17 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 		return nil, "", errNotModified
 	default:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, "", &statusError{code: resp.StatusCode, url: u}
+		return nil, "", &statusError{code: resp.StatusCode, url: shown}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, remaining+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", timeoutError(fmt.Sprintf("GET %s: body not received within %s", u, p.Timeout))
+			return nil, "", timeoutError(fmt.Sprintf("GET %s: body not received within %s", shown, p.Timeout))
 		}
-		return nil, "", fmt.Errorf("GET %s: reading body: %w", u, err)
+		return nil, "", fmt.Errorf("GET %s: reading body: %w", shown, err)
 	}
 	if int64(len(body)) > remaining {
-		return nil, "", fmt.Errorf("GET %s: document larger than %d bytes", u, maxTotal)
+		return nil, "", fmt.Errorf("GET %s: document larger than %d bytes", shown, maxTotal)
 	}
 	return body, nextLink(resp.Header.Values("Link")), nil
 }
@@ -328,11 +438,11 @@ func resolveNext(current, link string) (string, error) {
 	}
 	ref, err := url.Parse(link)
 	if err != nil {
-		return "", fmt.Errorf("invalid Link target %q: %w", link, err)
+		return "", fmt.Errorf("invalid Link target %q: %w", redact.URL(link), err)
 	}
 	next := base.ResolveReference(ref)
 	if next.Scheme != base.Scheme || next.Host != base.Host {
-		return "", fmt.Errorf("pagination target %q leaves the API's origin", link)
+		return "", fmt.Errorf("pagination target %q leaves the API's origin", redact.URL(link))
 	}
 	return next.String(), nil
 }

@@ -287,12 +287,35 @@ func TestLinkToAnotherOriginIsRefused(t *testing.T) {
 	}
 }
 
-func TestDocumentForAnotherEnvironmentIsRefused(t *testing.T) {
+// TestDocumentWithAnotherAPIKeyIsServed: Flagsmith's proxies serve what the
+// server key fetches under the configured client key, whatever the
+// document's api_key says; Fledge does too, warning once per version.
+func TestDocumentWithAnotherAPIKeyIsServed(t *testing.T) {
 	f := newFixture(t)
 	f.api.SetDocument(workload.ServerKey(profile), workload.Document(workload.P2, 1))
+	const warning = "api_key differs from the configured client_side_key"
 	f.poll(t)
-	if f.env.Snapshot() != nil {
-		t.Fatal("installed another environment's document")
+	f.poll(t)
+	s := f.env.Snapshot()
+	if s == nil {
+		t.Fatalf("the document was not installed:\n%s", f.logs)
+	}
+	if s.APIKey != workload.ClientKey(workload.P2) {
+		t.Errorf("served api_key %q, want the document's own %q (it seeds identity hashing)", s.APIKey, workload.ClientKey(workload.P2))
+	}
+	if h := f.reg.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
+		t.Errorf("not ready: %+v", h)
+	}
+	if n := f.logs.count(warning); n != 1 {
+		t.Errorf("warned %d times for one document version, want once:\n%s", n, f.logs)
+	}
+	if strings.Contains(f.logs.String(), workload.ClientKey(workload.P2)) {
+		t.Errorf("a whole key is in the logs:\n%s", f.logs)
+	}
+	f.api.SetDocument(workload.ServerKey(profile), workload.Document(workload.P2, 2))
+	f.poll(t)
+	if n := f.logs.count(warning); n != 2 {
+		t.Errorf("warned %d times for two document versions, want twice", n)
 	}
 }
 

@@ -52,15 +52,16 @@ func (p *Poller) Refresh(clientKey string) bool {
 	return true
 }
 
-// waitRefreshing waits for t, fetching the environments Refresh asks for
-// meanwhile. It reports false when ctx ended.
-func (p *Poller) waitRefreshing(ctx context.Context, t *time.Timer) bool {
+// sleepRefreshing waits for d like sleep, fetching the environments
+// Refresh asks for meanwhile. It reports false when ctx ended.
+func (p *Poller) sleepRefreshing(ctx context.Context, d time.Duration) bool {
 	q := &p.refresh
 	q.init()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return false
 		case <-t.C:
 			return true
@@ -69,12 +70,7 @@ func (p *Poller) waitRefreshing(ctx context.Context, t *time.Timer) bool {
 			envs := q.pending
 			q.pending = nil
 			q.mu.Unlock()
-			for _, env := range envs {
-				if ctx.Err() != nil {
-					return false
-				}
-				p.poll(ctx, env)
-			}
+			p.pollEnvs(ctx, envs)
 		}
 	}
 }

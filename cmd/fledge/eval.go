@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/environment"
 	"github.com/fledge-flags/fledge/internal/jsonc"
 	"github.com/fledge-flags/fledge/sdk"
+	"github.com/fledge-flags/fledge/source"
 )
 
 const evalUsage = `Usage:
@@ -80,16 +80,18 @@ func evaluate(ctxPath, envPath, identifier, traits string, extra int, stdin io.R
 	return nil, usageError{errors.New("one of --context or --environment is required; see fledge eval -h")}
 }
 
+// readInput reads a file or standard input, capped like every document
+// Fledge reads (source.MaxFileBytes), so /dev/zero is an error, not an OOM.
 func readInput(path string, stdin io.Reader) ([]byte, error) {
 	var data []byte
 	var err error
 	if path == "-" {
-		data, err = io.ReadAll(stdin)
+		data, err = source.ReadCapped(stdin, displayName(path))
 	} else {
-		data, err = os.ReadFile(path)
+		data, err = source.ReadFileCapped(path)
 	}
 	if err != nil {
-		return nil, usageError{fmt.Errorf("reading %s: %w", displayName(path), err)}
+		return nil, usageError{err}
 	}
 	return data, nil
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var fixtureDoc = filepath.Join("..", "..", "..", "shared", "fixtures", "environment-documents", "environment.json")
+var fixtureDoc = filepath.Join("..", "..", "testdata", "fixtures", "environment-documents", "environment.json")
 
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -112,5 +112,20 @@ func TestEvalBadInput(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	if code, _, stderr := runCmd(t, "", "frobnicate"); code != 2 || !strings.Contains(stderr, "frobnicate") {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+func TestEvalInputIsCapped(t *testing.T) {
+	for _, args := range [][]string{
+		{"eval", "--environment", "/dev/zero"},
+		{"eval", "--context", "/dev/zero"},
+	} {
+		code, out, stderr := runCmd(t, "", args...)
+		if code != 2 || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want 2 and nothing", args, code, out)
+		}
+		if !strings.Contains(stderr, "/dev/zero") || !strings.Contains(stderr, "larger than 32 MiB") || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: want one line naming the file and the limit, got %q", args, stderr)
+		}
 	}
 }

@@ -13,6 +13,7 @@ const usage = `fledge: a fast, Flagsmith-compatible edge tier for feature flags
 Usage:
   fledge proxy   serve Flagsmith's SDK endpoints (a drop-in Edge Proxy)
   fledge api     serve them as the Edge API: identities and traits persist
+  fledge migrate copy a self-hosted Flagsmith's identities into the api's store
   fledge eval    evaluate a context, or an environment document and identity
   fledge health  probe a running instance's readiness (exit 0 when ready)
   fledge help    show this help
@@ -55,6 +56,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runProxy(args[1:], os.Environ(), stdout, stderr)
 	case "api":
 		return runAPI(args[1:], os.Environ(), stdout, stderr)
+	case "migrate":
+		return runMigrate(args[1:], os.Environ(), stdout, stderr)
 	case "health":
 		return runHealth(args[1:], stdout, stderr)
 	case "eval":

@@ -329,33 +329,9 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 	return result, nil
 }
 
-// complete applies what the store owns in an identity about to be written:
-// its key, UUID and creation date when missing, and the stored system
-// traits, which only their own writer changes.
+// complete applies identity.Complete with the store's clock.
 func (s *Store) complete(next, cur *identity.Identity, envKey, identifier string) {
-	next.EnvironmentAPIKey, next.Identifier = envKey, identifier
-	next.SystemTraits = nil
-	if cur != nil {
-		next.SystemTraits = cur.Clone().SystemTraits
-		if next.UUID == "" {
-			next.UUID = cur.UUID
-		}
-		if next.CreatedDate == "" {
-			next.CreatedDate = cur.CreatedDate
-		}
-	}
-	if next.UUID == "" {
-		next.UUID = identity.NewUUID()
-	}
-	if next.CreatedDate == "" {
-		next.CreatedDate = identity.Now(s.now())
-	}
-	if len(next.Traits) == 0 {
-		next.Traits = nil
-	}
-	if len(next.Overrides) == 0 {
-		next.Overrides = nil
-	}
+	identity.Complete(next, cur, envKey, identifier, s.now())
 }
 
 // put writes the item and brings every index in line with it, in the

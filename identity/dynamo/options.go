@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
@@ -163,6 +165,7 @@ func NewClient(ctx context.Context, opts Options) (*dynamodb.Client, error) {
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
+		o.HTTPClient = NewHTTPClient()
 	}), nil
 }
 
@@ -173,4 +176,19 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return New(c, opts), nil
+}
+
+// maxIdleConns is how many idle connections to DynamoDB a client keeps.
+// The SDK's default keeps 10 per host, so a node serving more concurrent
+// requests than that opens (and, on DynamoDB, TLS-handshakes) a new
+// connection for every request beyond ten.
+const maxIdleConns = 256
+
+// NewHTTPClient is the SDK's HTTP client with room for maxIdleConns idle
+// connections per host.
+func NewHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = maxIdleConns
+		t.MaxIdleConnsPerHost = maxIdleConns
+	})
 }

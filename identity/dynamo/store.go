@@ -300,26 +300,9 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 	}
 }
 
-// complete pins the identity's key fields and the ones the store fills,
-// and keeps the stored system traits, which Fledge never writes.
+// complete applies identity.Complete with the store's clock.
 func (s *Store) complete(next, cur *identity.Identity, envKey, identifier string) {
-	next.EnvironmentAPIKey, next.Identifier = envKey, identifier
-	next.SystemTraits = nil
-	if cur != nil {
-		next.SystemTraits = cur.SystemTraits
-		if next.UUID == "" {
-			next.UUID = cur.UUID
-		}
-		if next.CreatedDate == "" {
-			next.CreatedDate = cur.CreatedDate
-		}
-	}
-	if next.UUID == "" {
-		next.UUID = identity.NewUUID()
-	}
-	if next.CreatedDate == "" {
-		next.CreatedDate = identity.Now(s.opts.Now())
-	}
+	identity.Complete(next, cur, envKey, identifier, s.opts.Now())
 }
 
 // updateInput builds the conditional UpdateItem that writes Fledge's

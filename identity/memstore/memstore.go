@@ -30,6 +30,35 @@ type Store struct {
 	// Fail, when set, is returned (wrapped in identity.ErrUnavailable) by
 	// every call: a store that cannot be reached.
 	fail error
+	// writes counts written updates; failAfter > 0 fails every Update once
+	// that many were written (a store that goes away mid-run).
+	writes, failAfter int
+}
+
+// Writes reports how many updates were written.
+func (s *Store) Writes() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.writes
+}
+
+// FailAfter makes Update fail (identity.ErrUnavailable) once n updates were
+// written; 0 turns it off.
+func (s *Store) FailAfter(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failAfter = n
+}
+
+// Items returns a copy of every stored item (composite key → item JSON).
+func (s *Store) Items() map[string][]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string][]byte, len(s.items))
+	for k, v := range s.items {
+		out[k] = append([]byte(nil), v...)
+	}
+	return out
 }
 
 // New returns an empty store.
@@ -109,6 +138,9 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	if s.failAfter > 0 && s.writes >= s.failAfter {
+		return nil, fmt.Errorf("memstore: injected failure after %d writes: %w", s.writes, identity.ErrUnavailable)
+	}
 	ck := identity.CompositeKey(env.APIKey, identifier)
 	var cur *identity.Identity
 	if b, ok := s.items[ck]; ok {
@@ -131,23 +163,7 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 		return nil, fmt.Errorf("memstore: update function returned no identity")
 	}
 	next = next.Clone()
-	next.EnvironmentAPIKey, next.Identifier = env.APIKey, identifier
-	next.SystemTraits = nil
-	if cur != nil {
-		next.SystemTraits = cur.SystemTraits
-		if next.UUID == "" {
-			next.UUID = cur.UUID
-		}
-		if next.CreatedDate == "" {
-			next.CreatedDate = cur.CreatedDate
-		}
-	}
-	if next.UUID == "" {
-		next.UUID = identity.NewUUID()
-	}
-	if next.CreatedDate == "" {
-		next.CreatedDate = identity.Now(time.Now())
-	}
+	identity.Complete(next, cur, env.APIKey, identifier, time.Now())
 	if err := identity.Validate(next); err != nil {
 		return nil, fmt.Errorf("memstore: update %q: %w", identifier, err)
 	}
@@ -163,6 +179,7 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 	}
 	s.items[ck] = b
 	s.uuids[next.UUID] = ck
+	s.writes++
 	return s.decode(b)
 }
 

@@ -3,15 +3,24 @@
 // test ends. It needs node on PATH and the npm package installed under
 // bench/node (`make node-deps`); without them the test fails, naming what
 // to install, rather than skipping.
+//
+// StartServer returns a Server that can also be stopped abruptly (as a
+// region outage) and restarted on the same port, optionally keeping its
+// tables on disk across the restart, or paused (as a DynamoDB that stops
+// answering) and resumed.
 package dynalite
 
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +36,42 @@ const startTimeout = 30 * time.Second
 // (http://127.0.0.1:PORT). It is stopped by t.Cleanup.
 func Start(tb testing.TB) string {
 	tb.Helper()
+	return StartServer(tb, Options{}).Endpoint
+}
+
+// Options configure StartServer.
+type Options struct {
+	// Persist keeps the tables in a LevelDB directory under tb.TempDir(),
+	// so that they survive Stop and Restart; otherwise they are in memory
+	// and a restart starts empty.
+	Persist bool
+}
+
+// Server is a running (or stopped) dynalite.
+type Server struct {
+	// Endpoint is http://127.0.0.1:PORT; it stays the same across restarts.
+	Endpoint string
+
+	tb      testing.TB
+	node    string
+	script  string
+	nodeDir string
+	dataDir string
+	port    string
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+type process struct {
+	cmd    *exec.Cmd
+	stdin  io.Closer
+	exited chan struct{}
+}
+
+// StartServer runs dynalite; it is stopped by t.Cleanup.
+func StartServer(tb testing.TB, opts Options) *Server {
+	tb.Helper()
 	root, err := repoRoot()
 	if err != nil {
 		tb.Fatalf("dynalite: %v", err)
@@ -35,30 +80,95 @@ func Start(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("dynalite: %v", err)
 	}
-	cmd := exec.Command(node, filepath.Join(root, "internal", "dynalite", "server.cjs"), nodeDir)
+	s := &Server{
+		tb:      tb,
+		node:    node,
+		script:  filepath.Join(root, "internal", "dynalite", "server.cjs"),
+		nodeDir: nodeDir,
+		port:    "0",
+	}
+	if opts.Persist {
+		s.dataDir = filepath.Join(tb.TempDir(), "dynalite")
+	}
+	tb.Cleanup(s.shutdown)
+	if err := s.start(); err != nil {
+		tb.Fatalf("dynalite: %v", err)
+	}
+	s.Endpoint = "http://127.0.0.1:" + s.port
+	return s
+}
+
+// Stop kills dynalite at once (SIGKILL), as a crash or a network partition
+// would end it: open connections are reset and new ones refused.
+func (s *Server) Stop() {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.cmd.Process.Kill()
+	<-s.proc.exited
+	_ = s.proc.stdin.Close()
+	s.proc = nil
+}
+
+// Pause freezes dynalite (SIGSTOP): connections are still accepted by the
+// kernel, but nothing answers, as with a DynamoDB that times out.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused dynalite run again (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig os.Signal) {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		s.tb.Fatalf("dynalite: signalling a stopped server")
+	}
+	if err := s.proc.cmd.Process.Signal(sig); err != nil {
+		s.tb.Fatalf("dynalite: %v", err)
+	}
+}
+
+// Restart starts a stopped dynalite again on the same port; with
+// Options.Persist its tables and items are back.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	if err := s.start(); err != nil {
+		s.tb.Fatalf("dynalite: restarting: %v", err)
+	}
+}
+
+// Client returns a client for the server (see Client).
+func (s *Server) Client() *dynamodb.Client { return Client(s.Endpoint) }
+
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return fmt.Errorf("already running")
+	}
+	args := []string{s.script, s.nodeDir, s.port}
+	if s.dataDir != "" {
+		args = append(args, s.dataDir)
+	}
+	cmd := exec.Command(s.node, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		tb.Fatalf("dynalite: %v", err)
+		return err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		tb.Fatalf("dynalite: %v", err)
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("dynalite: starting node: %v", err)
+		return fmt.Errorf("starting node: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
-		_ = stdin.Close() // the script exits when its input closes
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	p := &process{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
 
 	port := make(chan string, 1)
 	go func() {
@@ -73,14 +183,38 @@ func Start(tb testing.TB) string {
 		}
 	}()
 	select {
-	case p := <-port:
-		return "http://127.0.0.1:" + p
-	case <-exited:
-		tb.Fatalf("dynalite: node exited before listening (see its output above); run `make node-deps`")
+	case got := <-port:
+		if _, err := strconv.Atoi(got); err != nil {
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("unexpected port %q", got)
+		}
+		s.port = got
+		s.proc = p
+		return nil
+	case <-p.exited:
+		return fmt.Errorf("node exited before listening (see its output above); run `make node-deps`")
 	case <-time.After(startTimeout):
-		tb.Fatalf("dynalite: not listening after %v", startTimeout)
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("not listening after %v", startTimeout)
 	}
-	return ""
+}
+
+// shutdown ends the process gently: the script exits when its input closes.
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.cmd.Process.Signal(syscall.SIGCONT) // in case it is paused
+	_ = s.proc.stdin.Close()
+	select {
+	case <-s.proc.exited:
+	case <-time.After(5 * time.Second):
+		_ = s.proc.cmd.Process.Kill()
+		<-s.proc.exited
+	}
+	s.proc = nil
 }
 
 // Client returns a DynamoDB client for endpoint with dummy static

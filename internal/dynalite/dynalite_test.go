@@ -5,8 +5,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 func TestRequirements(t *testing.T) {
@@ -46,5 +49,58 @@ func TestStart(t *testing.T) {
 	}
 	if _, err := Client(ep).ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
 		t.Fatalf("ListTables: %v", err)
+	}
+}
+
+// TestStopRestart: a stopped server refuses connections; restarted, it
+// listens on the same endpoint, and with Persist its tables are back.
+func TestStopRestart(t *testing.T) {
+	s := StartServer(t, Options{Persist: true})
+	ctx := context.Background()
+	c := s.Client()
+	name := "persisted"
+	_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            &name,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("k"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("k"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	})
+	if err != nil {
+		t.Fatalf("CreateTable: %v", err)
+	}
+	s.Stop()
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.ListTables(short, &dynamodb.ListTablesInput{}); err == nil {
+		t.Fatal("ListTables succeeded on a stopped server")
+	}
+	ep := s.Endpoint
+	s.Restart()
+	if s.Endpoint != ep {
+		t.Fatalf("endpoint moved from %s to %s", ep, s.Endpoint)
+	}
+	out, err := c.ListTables(ctx, &dynamodb.ListTablesInput{})
+	if err != nil {
+		t.Fatalf("ListTables after restart: %v", err)
+	}
+	if len(out.TableNames) != 1 || out.TableNames[0] != name {
+		t.Fatalf("tables after restart = %v, want [%s]", out.TableNames, name)
+	}
+}
+
+// TestPauseResume: a paused server accepts connections but does not
+// answer; resumed, it answers again.
+func TestPauseResume(t *testing.T) {
+	s := StartServer(t, Options{})
+	c := s.Client()
+	s.Pause()
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.ListTables(short, &dynamodb.ListTablesInput{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ListTables on a paused server: %v; want a timeout", err)
+	}
+	s.Resume()
+	if _, err := c.ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("ListTables after Resume: %v", err)
 	}
 }

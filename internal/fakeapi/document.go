@@ -33,6 +33,11 @@ type document struct {
 	overrides   []json.RawMessage
 	identifiers []string
 	paged       bool
+
+	// apiKey is the environment's client-side key and features the names
+	// in feature_states, for the analytics endpoint.
+	apiKey   string
+	features map[string]bool
 }
 
 func parseDocument(raw []byte) *document {
@@ -42,6 +47,17 @@ func parseDocument(raw []byte) *document {
 		return d
 	}
 	d.fields = fields
+	_ = json.Unmarshal(fields["api_key"], &d.apiKey)
+	var states []struct {
+		Feature struct {
+			Name string `json:"name"`
+		} `json:"feature"`
+	}
+	_ = json.Unmarshal(fields["feature_states"], &states) // not a list: no features
+	d.features = make(map[string]bool, len(states))
+	for _, fs := range states {
+		d.features[fs.Feature.Name] = true
+	}
 	var updated string
 	if json.Unmarshal(fields["updated_at"], &updated) == nil {
 		if t, err := time.Parse(time.RFC3339Nano, updated); err == nil {

@@ -1,11 +1,14 @@
 // Package fakeapi is an in-process stand-in for the Flagsmith Core/Edge API,
 // for Fledge's end-to-end and fault tests. It serves environment documents the
 // way shared/spec/api.md §2.5 describes (server keys only, If-Modified-Since,
-// Link pagination, gzip) and can be told to misbehave in the ways a real
-// upstream and the network in front of it do (see Fault).
+// Link pagination, gzip), takes flag analytics reports as §2.7 describes
+// (AnalyticsReports), and can be told to misbehave in the ways a real
+// upstream and the network in front of it do (see Fault). It also serves
+// the proxy-key endpoints of shared/spec/proxy-key.md (proxy.go).
 package fakeapi
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -34,6 +37,11 @@ type Request struct {
 	EnvironmentKey  string
 	IfModifiedSince string
 	AcceptEncoding  string
+	ProxyKey        string // X-Proxy-Key
+
+	// Body is the request body of a POST, PUT or PATCH (at most
+	// maxRequestBody bytes), nil for other methods.
+	Body []byte
 
 	// Fault is the fault applied to this request (FaultNone when served
 	// normally).
@@ -43,6 +51,7 @@ type Request struct {
 func (r Request) clone() Request {
 	r.Query = cloneValues(r.Query)
 	r.Header = r.Header.Clone()
+	r.Body = bytes.Clone(r.Body)
 	return r
 }
 
@@ -69,6 +78,14 @@ type Server struct {
 	delay     time.Duration
 	requests  []Request
 	arrived   chan struct{} // closed and replaced on every recorded request
+	analytics []AnalyticsReport
+
+	// Proxy-key endpoints (proxy.go).
+	proxyKey    string
+	proxyEnvs   []ProxyEnvironment
+	usage       []UsageReport
+	usageKeys   map[string]bool // Idempotency-Keys taken
+	usageFaults []int
 }
 
 // New starts a server on 127.0.0.1 with a random port. Call Close when done.
@@ -220,7 +237,7 @@ func (s *Server) WaitForRequests(ctx context.Context, n int) error {
 
 // admit picks the fault for one request and records it, in one critical
 // section so that counts and the request log agree under concurrency.
-func (s *Server) admit(r *http.Request) (f Fault, seq int, wake <-chan struct{}, delay time.Duration) {
+func (s *Server) admit(r *http.Request, body []byte) (f Fault, seq int, wake <-chan struct{}, delay time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, wake, delay = s.fault, s.wake, s.delay
@@ -245,6 +262,8 @@ func (s *Server) admit(r *http.Request) (f Fault, seq int, wake <-chan struct{},
 		EnvironmentKey:  r.Header.Get("X-Environment-Key"),
 		IfModifiedSince: r.Header.Get("If-Modified-Since"),
 		AcceptEncoding:  r.Header.Get("Accept-Encoding"),
+		ProxyKey:        r.Header.Get("X-Proxy-Key"),
+		Body:            body,
 		Fault:           f,
 	})
 	close(s.arrived)
@@ -268,7 +287,11 @@ func (s *Server) lookup(key string) (*document, int) {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	f, seq, wake, delay := s.admit(r)
+	body, err := readBody(r)
+	if err != nil {
+		return // the client went away mid-body; nobody is listening
+	}
+	f, seq, wake, delay := s.admit(r, body)
 	switch f {
 	case FaultNone:
 	case FaultDown:
@@ -367,6 +390,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch strings.TrimSuffix(r.URL.Path, "/") {
 	case "/api/v1/environment-document":
 		s.serveDocument(w, r)
+	case "/api/v1/analytics/flags":
+		s.serveAnalytics(w, r)
+	case "/api/v1/proxy/config":
+		s.serveProxyConfig(w, r)
+	case "/api/v1/proxy/usage":
+		s.serveUsage(w, r)
 	case "/api/v1/flags", "/api/v1/identities":
 		// Fledge serves these itself from the document; calling upstream
 		// for them would be a bug the tests should see.
@@ -385,7 +414,7 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 	}
 	key := r.Header.Get("X-Environment-Key")
 	d, pageSize := s.lookup(key)
-	if d == nil || !strings.HasPrefix(key, "ser.") {
+	if d == nil || !strings.HasPrefix(key, "ser.") || s.revokedByProxyConfig(key, time.Now()) {
 		writeBody(w, r, http.StatusForbidden, contentJSON, []byte(body403))
 		return
 	}

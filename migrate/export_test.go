@@ -1,0 +1,4 @@
+package migrate
+
+// DerivedUUID exposes derivedUUID to the tests.
+var DerivedUUID = derivedUUID
