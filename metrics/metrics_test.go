@@ -42,7 +42,8 @@ func TestEndpointOf(t *testing.T) {
 			t.Errorf("EndpointOf(%q) = %s, want %s", tc.path, got, tc.want)
 		}
 	}
-	if allocs := testing.AllocsPerRun(100, func() { metrics.EndpointOf("/sse/environments/abc/stream/") }); allocs != 0 {
+	var ep metrics.Endpoint
+	if allocs := testing.AllocsPerRun(100, func() { ep = metrics.EndpointOf("/sse/environments/abc/stream/") }); allocs != 0 || ep != metrics.EndpointSSEStream {
 		t.Errorf("EndpointOf allocates %v times", allocs)
 	}
 }
