@@ -425,10 +425,13 @@ func (d *decoder) trait(req *IdentityRequest, i int, note func(*FieldError)) err
 			}
 			keyIsString = false
 			start, end, err := d.value(3)
-			if c := d.s[start]; err == nil && d.edge && (c == '-' || (c >= '0' && c <= '9')) {
+			if err != nil {
+				return err // start may be the end of the body
+			}
+			if c := d.s[start]; d.edge && (c == '-' || (c >= '0' && c <= '9')) {
 				key, keyIsString = d.s[start:end], true
 			}
-			return err
+			return nil
 		case "trait_value":
 			var err error
 			if d.peek() == '"' {
