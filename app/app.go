@@ -38,7 +38,7 @@ type Listeners struct {
 
 // Run serves the role until ctx ends.
 func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logger *slog.Logger) error {
-	reg, poller, err := environments(cfg, logger)
+	reg, poller, err := environments(ctx, role, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -88,10 +88,15 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 }
 
 // environments builds the registry from the configured document source:
-// files in offline mode (no poller), else the upstream poller, which the
-// caller starts (in proxy-key mode it also discovers environments beside
-// the static pairs).
-func environments(cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Poller, error) {
+// files in offline mode, the DynamoDB tables with environment_source
+// dynamodb (started here), else the upstream poller, which the caller
+// starts (in proxy-key mode it also discovers environments beside the
+// static pairs). The poller is nil for the first two.
+func environments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Poller, error) {
+	if cfg.EnvironmentsFromDynamoDB() {
+		reg, err := dynamoEnvironments(ctx, role, cfg, logger)
+		return reg, nil, err
+	}
 	if len(cfg.Environments) > 0 {
 		snaps, err := source.LoadFiles(cfg.Environments, logger)
 		if err != nil {

@@ -62,6 +62,10 @@ type Config struct {
 	Server                  Server         `json:"server"`
 	HealthCheck             HealthCheck    `json:"health_check"`
 
+	// EnvironmentSource is where documents come from: "api" (default) or
+	// "dynamodb" (config/envsource.go).
+	EnvironmentSource string `json:"environment_source"`
+
 	// Environments lists environment-document files served without any
 	// upstream (offline mode). When set, EnvironmentKeyPairs may be empty.
 	Environments []string `json:"environments"`
@@ -176,6 +180,7 @@ func Default() *Config {
 	grace := float64(DefaultGracePeriodSeconds)
 	return &Config{
 		EnvironmentKeyPairs:     []KeyPair{},
+		EnvironmentSource:       EnvironmentSourceAPI,
 		APIURL:                  DefaultAPIURL,
 		APIPollFrequencySeconds: DefaultPollFrequency,
 		APIPollTimeoutSeconds:   DefaultPollTimeout,
@@ -400,6 +405,7 @@ func (c *Config) Redacted() ([]byte, error) {
 		}
 	}
 	r.APIURL = redact.URL(c.APIURL)
+	r.Store.DynamoDB.EnvironmentKeys = redactTokens(c.Store.DynamoDB.EnvironmentKeys)
 	r.Admin.Tokens = redactTokens(c.Admin.Tokens)
 	if r.ProxyKey != nil {
 		k := redact.Key(*r.ProxyKey)

@@ -181,6 +181,7 @@ func (d *decoder) topFields(c *Config) []field {
 		{names: []string{"server"}, kind: envJSON, set: d.server(&c.Server)},
 		{names: []string{"health_check"}, kind: envJSON, set: d.healthCheck(&c.HealthCheck)},
 		{names: []string{"environments"}, kind: envStringList, set: d.strList(&c.Environments)},
+		{names: []string{"environment_source"}, kind: envString, set: d.str(&c.EnvironmentSource)},
 		{names: []string{"snapshot_dir"}, kind: envString, set: d.str(&c.SnapshotDir)},
 		{names: []string{"web_concurrency"}, kind: envScalar, set: d.integer(&c.WebConcurrency)},
 		{names: []string{"forwarded_allow_ips"}, kind: envStringList, set: d.strList(&c.ForwardedAllowIPs)},

@@ -50,6 +50,10 @@ type DynamoDB struct {
 	// HealthCheckIntervalSeconds is how often every region is probed in
 	// the background; the node returns to the first healthy one.
 	HealthCheckIntervalSeconds float64 `json:"health_check_interval_seconds"`
+	// EnvironmentKeys are the client-side keys of the environments served
+	// with environment_source "dynamodb"; empty: every environment in the
+	// environments table.
+	EnvironmentKeys []string `json:"environment_keys"`
 }
 
 // DynamoDBRegion is one region's DynamoDB.
@@ -90,6 +94,7 @@ func defaultDynamoDB() DynamoDB {
 		RequestTimeoutSeconds:      DefaultDynamoDBRequestTimeout,
 		FailoverBudgetSeconds:      DefaultDynamoDBFailoverBudget,
 		HealthCheckIntervalSeconds: DefaultDynamoDBHealthCheckInterval,
+		EnvironmentKeys:            []string{},
 	}
 }
 
@@ -133,6 +138,7 @@ func (d *decoder) dynamodb(dst *DynamoDB) setter {
 			{names: []string{"request_timeout_seconds"}, set: d.number(&dst.RequestTimeoutSeconds)},
 			{names: []string{"failover_budget_seconds"}, set: d.number(&dst.FailoverBudgetSeconds)},
 			{names: []string{"health_check_interval_seconds"}, set: d.number(&dst.HealthCheckIntervalSeconds)},
+			{names: []string{"environment_keys"}, set: d.strList(&dst.EnvironmentKeys)},
 		})
 	}
 }

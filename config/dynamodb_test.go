@@ -22,6 +22,7 @@ func TestDynamoDBDefaults(t *testing.T) {
 		RequestTimeoutSeconds:      5,
 		FailoverBudgetSeconds:      1,
 		HealthCheckIntervalSeconds: 5,
+		EnvironmentKeys:            []string{},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("got  %+v\nwant %+v", d, want)

@@ -77,7 +77,7 @@ func unwrapPathError(err error) error {
 // proxies accept and Fledge serves, but that are probably mistakes.
 func (c *Config) Warnings() []string {
 	var w []string
-	if len(c.EnvironmentKeyPairs) == 0 && len(c.Environments) == 0 && !c.ProxyKeyEnabled() {
+	if len(c.EnvironmentKeyPairs) == 0 && len(c.Environments) == 0 && !c.ProxyKeyEnabled() && !c.EnvironmentsFromDynamoDB() {
 		w = append(w, "environment_key_pairs is empty and no environments file is set: every SDK request will get 401")
 	}
 	for i, p := range c.EnvironmentKeyPairs {

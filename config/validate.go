@@ -24,6 +24,7 @@ func (c *Config) validate() error {
 		c.validateAPI,
 		c.validateAnalytics,
 		c.validateProxyKey,
+		c.validateEnvironmentSource,
 		c.validateRealtime,
 	}
 	for _, check := range checks {

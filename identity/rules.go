@@ -1,8 +1,10 @@
 package identity
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
@@ -202,4 +204,32 @@ func Complete(next, cur *Identity, envKey, identifier string, now time.Time) {
 	if len(next.Overrides) == 0 {
 		next.Overrides = nil
 	}
+}
+
+// Normalize puts an identity's JSON values in the form MarshalItem writes
+// and UnmarshalItem reads (compact, a JSON null as nil), so that the
+// identity a store returns from Update is exactly what a later Get
+// decodes.
+func Normalize(id *Identity) {
+	for i := range id.Overrides {
+		o := &id.Overrides[i]
+		o.Value = compactOrNil(o.Value, "null")
+		o.MultivariateValues = compactOrNil(o.MultivariateValues, "[]")
+	}
+}
+
+// compactOrNil compacts raw JSON; empty is nil, as is the literal meaning
+// "none" (null for a value, [] for a list).
+func compactOrNil(raw json.RawMessage, none string) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return raw // Validate's caller reports it when it is marshalled
+	}
+	if buf.String() == none {
+		return nil
+	}
+	return buf.Bytes()
 }

@@ -5,11 +5,16 @@ import (
 	"time"
 )
 
-// Discovered is one environment as the upstream's proxy configuration
-// lists it (proxy_key mode).
+// Discovered is one environment as a discovering source lists it: the
+// upstream's proxy configuration (proxy_key mode) or Flagsmith's DynamoDB
+// tables (environment_source dynamodb).
 type Discovered struct {
 	ClientKey  string
 	ServerKeys []ServerKey
+	// KeyOptional keeps the entry without any valid server-side key: its
+	// client key is served, since its document is read without one (from
+	// DynamoDB). Proxy-key entries need a key to fetch their document.
+	KeyOptional bool
 }
 
 // Skip is an entry of a discovery that Reconcile left out, and why.
@@ -51,7 +56,8 @@ func (r *Registry) LastDiscovery() time.Time { return unixTime(r.lastDiscovery.L
 // Reconcile makes the discovered part of the set what the upstream listed,
 // as the Rust edge proxy does on every successful configuration fetch:
 //
-//   - entries with no server key valid at now are left out;
+//   - entries with no server key valid at now are left out, unless
+//     KeyOptional;
 //   - an entry sharing its client key or any server key with a static
 //     environment is left out (static always wins), as is one sharing a key
 //     with an entry listed before it (two environments cannot answer to one
@@ -102,7 +108,7 @@ func (r *Registry) Reconcile(list []Discovered, now time.Time) Reconciled {
 		case d.ClientKey == "":
 			res.Skipped = append(res.Skipped, Skip{ClientKey: d.ClientKey, Reason: SkipEmptyKey})
 			continue
-		case !slices.ContainsFunc(keys, func(k ServerKey) bool { return k.ValidAt(now) }):
+		case !d.KeyOptional && !slices.ContainsFunc(keys, func(k ServerKey) bool { return k.ValidAt(now) }):
 			res.Skipped = append(res.Skipped, Skip{ClientKey: d.ClientKey, Reason: SkipNoValidKey, Quiet: true})
 			continue
 		case kept[d.ClientKey]:

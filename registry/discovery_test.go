@@ -112,6 +112,19 @@ func TestReconcile(t *testing.T) {
 			last: Reconciled{Skipped: []Skip{{Reason: SkipNoValidKey}, {Reason: SkipNoValidKey}}},
 		},
 		{
+			name: "key optional: kept with no valid key, its client key served",
+			steps: [][]Discovered{
+				{{ClientKey: "envA", ServerKeys: active("ser.a1"), KeyOptional: true}},
+				{
+					{ClientKey: "envA", ServerKeys: []ServerKey{{Key: "ser.a1"}}, KeyOptional: true},
+					{ClientKey: "envB", KeyOptional: true},
+				},
+			},
+			want: "staticC→staticC ser.static→staticC envA→envA ser.a1→- ser.a2→- envB→envB ser.b1→-",
+			envs: []string{"staticC", "envA", "envB"},
+			last: Reconciled{Added: []string{"envB"}, Rekeyed: []string{"envA"}},
+		},
+		{
 			name: "static wins: its client key or server key listed again",
 			steps: [][]Discovered{{
 				{ClientKey: "staticC", ServerKeys: active("ser.a1")},

@@ -288,7 +288,7 @@ func decodeIdentityRequest(body []byte, edge bool) (*IdentityRequest, error) {
 				if err != nil {
 					return err
 				}
-				if c := d.s[start]; d.edge && (c == '-' || (c >= '0' && c <= '9')) {
+				if d.edge && isNumberStart(d.s[start]) {
 					req.Identity.Identifier = d.s[start:end] // core turns a number into its text
 					return nil
 				}
@@ -425,13 +425,10 @@ func (d *decoder) trait(req *IdentityRequest, i int, note func(*FieldError)) err
 			}
 			keyIsString = false
 			start, end, err := d.value(3)
-			if err != nil {
-				return err // start may be the end of the body
-			}
-			if c := d.s[start]; d.edge && (c == '-' || (c >= '0' && c <= '9')) {
+			if err == nil && d.edge && isNumberStart(d.s[start]) {
 				key, keyIsString = d.s[start:end], true
 			}
-			return nil
+			return err
 		case "trait_value":
 			var err error
 			if d.peek() == '"' {
@@ -512,3 +509,6 @@ func (d *decoder) trait(req *IdentityRequest, i int, note func(*FieldError)) err
 	req.Identity.Traits = append(req.Identity.Traits, engine.Trait{Name: key, Value: v})
 	return nil
 }
+
+// isNumberStart reports whether a JSON value starting with c is a number.
+func isNumberStart(c byte) bool { return c == '-' || (c >= '0' && c <= '9') }

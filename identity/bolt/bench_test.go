@@ -1,7 +1,9 @@
 package bolt
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,4 +92,33 @@ func BenchmarkRawFsyncConcurrent(b *testing.B) {
 			return tx.Bucket(bucketIdentities).Put(fmt.Appendf(nil, "envkey_user-%d", i%1000), value)
 		})
 	})
+}
+
+// BenchmarkGet reads one identity with 15 traits and an override, the
+// api role's GET /identities/ path.
+func BenchmarkGet(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "ids.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	env := identity.Env{APIKey: "benchEnv", ID: "1"}
+	_, err = s.Update(ctx, env, "reader", func(*identity.Identity) (*identity.Identity, error) {
+		id := &identity.Identity{}
+		for i := range 15 {
+			id.Traits = append(id.Traits, identity.Trait{Key: fmt.Sprintf("trait_%02d", i), Value: engine.String(fmt.Sprintf("value-%d", i))})
+		}
+		id.Overrides = []identity.Override{{Feature: identity.FeatureRef{ID: 1, Name: "f"}, Enabled: true, Value: []byte(`"x"`)}}
+		return id, nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Get(ctx, env.APIKey, "reader"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

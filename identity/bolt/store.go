@@ -40,13 +40,17 @@ type Options struct {
 	MaxBatchSize int
 	// Now stamps created_date; nil means time.Now.
 	Now func() time.Time
+	// CacheEntries bounds the cache of decoded identities (0: the
+	// default, DefaultCacheEntries; negative: no cache).
+	CacheEntries int
 }
 
 // Store is the bbolt identity store. It is safe for concurrent use.
 type Store struct {
-	db  *bbolt.DB
-	log *slog.Logger
-	now func() time.Time
+	db    *bbolt.DB
+	log   *slog.Logger
+	now   func() time.Time
+	cache *decoded
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -84,7 +88,11 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening identity store %s: %w", path, err)
 	}
-	s := &Store{db: db, log: opts.Logger, now: opts.Now}
+	entries := opts.CacheEntries
+	if entries == 0 {
+		entries = DefaultCacheEntries
+	}
+	s := &Store{db: db, log: opts.Logger, now: opts.Now, cache: newDecoded(entries)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,8 +148,13 @@ type stored struct {
 func (s *Store) load(tx *bbolt.Tx, envKey, identifier string) (stored, error) {
 	ck := identity.CompositeKey(envKey, identifier)
 	raw := tx.Bucket(bucketIdentities).Get([]byte(ck))
+	mraw := tx.Bucket(bucketMeta).Get([]byte(ck))
 	var st stored
-	if mraw := tx.Bucket(bucketMeta).Get([]byte(ck)); mraw != nil {
+	cached, cachedMeta, hit := s.cache.get(ck, raw, mraw)
+	switch {
+	case hit:
+		st.meta = cachedMeta
+	case mraw != nil:
 		var m meta
 		if err := json.Unmarshal(mraw, &m); err != nil {
 			s.log.Error("identity store: unreadable index metadata", "composite_key", ck, "error", err)
@@ -157,7 +170,12 @@ func (s *Store) load(tx *bbolt.Tx, envKey, identifier string) (stored, error) {
 			identity.ErrInvalid, ck, st.meta.Identifier, st.meta.Env)
 	}
 	st.raw = raw
+	if hit {
+		st.id = cached
+		return st, nil
+	}
 	st.id = s.decode(ck, raw, st.meta, envKey, identifier)
+	s.cache.put(ck, raw, mraw, st.meta, st.id)
 	return st, nil
 }
 
@@ -298,6 +316,7 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 		}
 		next = next.Clone()
 		s.complete(next, st.id, env.APIKey, identifier)
+		identity.Normalize(next)
 		if err := identity.Validate(next); err != nil {
 			resultErr = err
 			return nil
@@ -307,16 +326,17 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 			resultErr = fmt.Errorf("%w: %w", identity.ErrInvalid, err)
 			return nil
 		}
-		if err := s.put(tx, next, data, st); err != nil {
+		m, mdata, err := s.put(tx, next, data, st)
+		if err != nil {
 			return err
 		}
-		// Return the identity as Get will read it (compacted JSON values,
-		// normalised integers), not merely as fn built it.
-		if r, _, err := identity.UnmarshalItem(data); err == nil {
-			r.EnvironmentAPIKey, r.Identifier = next.EnvironmentAPIKey, next.Identifier
-			result = r
-		} else {
-			result = next
+		// next, with its JSON values compacted as MarshalItem wrote them, is
+		// what Get will decode from data: returned as is, and cached for
+		// that Get (an entry is only used if these exact bytes are read, so
+		// a batch that is rolled back leaves nothing wrong behind).
+		result = next
+		if m != nil {
+			s.cache.put(identity.CompositeKey(env.APIKey, identifier), data, mdata, m, next)
 		}
 		return nil
 	})
@@ -336,10 +356,10 @@ func (s *Store) complete(next, cur *identity.Identity, envKey, identifier string
 
 // put writes the item and brings every index in line with it, in the
 // caller's transaction.
-func (s *Store) put(tx *bbolt.Tx, id *identity.Identity, data []byte, old stored) error {
+func (s *Store) put(tx *bbolt.Tx, id *identity.Identity, data []byte, old stored) (*meta, []byte, error) {
 	ck := []byte(identity.CompositeKey(id.EnvironmentAPIKey, id.Identifier))
 	if old.raw != nil && bytes.Equal(old.raw, data) && old.meta != nil {
-		return nil // unchanged, and already durable
+		return nil, nil, nil // unchanged, and already durable
 	}
 	m := meta{Env: id.EnvironmentAPIKey, Identifier: id.Identifier, UUID: id.UUID, Alias: id.DashboardAlias}
 	for _, o := range id.Overrides {
@@ -347,7 +367,7 @@ func (s *Store) put(tx *bbolt.Tx, id *identity.Identity, data []byte, old stored
 	}
 	mdata, err := json.Marshal(&m)
 	if err != nil {
-		return fmt.Errorf("encoding index metadata: %w", err)
+		return nil, nil, fmt.Errorf("encoding index metadata: %w", err)
 	}
 	env := id.EnvironmentAPIKey
 	byUUID, byAlias, overrides := tx.Bucket(bucketByUUID), tx.Bucket(bucketByAlias), tx.Bucket(bucketOverrides)
@@ -355,18 +375,18 @@ func (s *Store) put(tx *bbolt.Tx, id *identity.Identity, data []byte, old stored
 	if o := old.meta; o != nil {
 		if o.UUID != m.UUID {
 			if err := deleteIfPointsAt(byUUID, []byte(o.UUID), ck); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 		if o.Alias != "" && (o.Alias != m.Alias || o.Env != env) {
 			if err := byAlias.Delete(aliasKey(o.Env, o.Alias, o.Identifier)); err != nil {
-				return fmt.Errorf("alias index: %w", err)
+				return nil, nil, fmt.Errorf("alias index: %w", err)
 			}
 		}
 		for _, f := range o.Features {
 			if o.UUID != m.UUID || !slices.Contains(m.Features, f) {
 				if err := overrides.Delete(overrideKey(o.Env, f, o.UUID)); err != nil {
-					return fmt.Errorf("overrides index: %w", err)
+					return nil, nil, fmt.Errorf("overrides index: %w", err)
 				}
 			}
 		}
@@ -374,18 +394,18 @@ func (s *Store) put(tx *bbolt.Tx, id *identity.Identity, data []byte, old stored
 	for _, o := range id.Overrides {
 		fs, err := identity.MarshalOverride(o)
 		if err != nil {
-			return fmt.Errorf("encoding override of feature %d: %w", o.Feature.ID, err)
+			return nil, nil, fmt.Errorf("encoding override of feature %d: %w", o.Feature.ID, err)
 		}
 		v, err := json.Marshal(&overrideEntry{Identifier: id.Identifier, IdentityUUID: id.UUID, FeatureState: fs})
 		if err != nil {
-			return fmt.Errorf("encoding override of feature %d: %w", o.Feature.ID, err)
+			return nil, nil, fmt.Errorf("encoding override of feature %d: %w", o.Feature.ID, err)
 		}
 		k := overrideKey(env, o.Feature.ID, id.UUID)
 		if bytes.Equal(overrides.Get(k), v) {
 			continue // keeps the pages of unchanged overrides clean
 		}
 		if err := overrides.Put(k, v); err != nil {
-			return fmt.Errorf("overrides index: %w", err)
+			return nil, nil, fmt.Errorf("overrides index: %w", err)
 		}
 	}
 	type entry struct{ bucket, k, v []byte }
@@ -404,10 +424,10 @@ func (s *Store) put(tx *bbolt.Tx, id *identity.Identity, data []byte, old stored
 			continue
 		}
 		if err := b.Put(p.k, p.v); err != nil {
-			return fmt.Errorf("writing to %s: %w", p.bucket, err)
+			return nil, nil, fmt.Errorf("writing to %s: %w", p.bucket, err)
 		}
 	}
-	return nil
+	return &m, mdata, nil
 }
 
 // deleteIfPointsAt deletes k unless it now belongs to another identity.
@@ -541,7 +561,8 @@ func (s *Store) SetSystemTrait(ctx context.Context, envKey, identifier, key stri
 			resultErr = fmt.Errorf("%w: %w", identity.ErrInvalid, err)
 			return nil
 		}
-		return s.put(tx, id, data, st)
+		_, _, err = s.put(tx, id, data, st)
+		return err
 	})
 	if err != nil {
 		return unavailable(doing, err)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -94,6 +96,17 @@ func itemJSON(item map[string]types.AttributeValue) ([]byte, error) {
 // appendAVJSON appends the JSON form of an attribute value. Sets become
 // lists and binaries base64 strings; numbers keep DynamoDB's text.
 func appendAVJSON(dst []byte, av types.AttributeValue) ([]byte, error) {
+	return appendAV(dst, av, false)
+}
+
+// appendAVJSONSorted is appendAVJSON with every object's keys in order, so
+// that the same item always gives the same bytes (documents are compared
+// by their sum to tell an unchanged one).
+func appendAVJSONSorted(dst []byte, av types.AttributeValue) ([]byte, error) {
+	return appendAV(dst, av, true)
+}
+
+func appendAV(dst []byte, av types.AttributeValue, sorted bool) ([]byte, error) {
 	var err error
 	switch v := av.(type) {
 	case *types.AttributeValueMemberS:
@@ -111,16 +124,19 @@ func appendAVJSON(dst []byte, av types.AttributeValue) ([]byte, error) {
 		return engine.AppendJSONString(dst, base64.StdEncoding.EncodeToString(v.Value)), nil
 	case *types.AttributeValueMemberM:
 		dst = append(dst, '{')
-		first := true
-		for k, e := range v.Value {
-			if !first {
-				dst = append(dst, ',')
+		if sorted {
+			for i, k := range slices.Sorted(maps.Keys(v.Value)) {
+				if dst, err = appendMember(dst, i, k, v.Value[k], sorted); err != nil {
+					return nil, err
+				}
 			}
-			first = false
-			dst = engine.AppendJSONString(dst, k)
-			dst = append(dst, ':')
-			if dst, err = appendAVJSON(dst, e); err != nil {
-				return nil, err
+		} else {
+			i := 0
+			for k, e := range v.Value {
+				if dst, err = appendMember(dst, i, k, e, sorted); err != nil {
+					return nil, err
+				}
+				i++
 			}
 		}
 		return append(dst, '}'), nil
@@ -130,7 +146,7 @@ func appendAVJSON(dst []byte, av types.AttributeValue) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst, err = appendAVJSON(dst, e); err != nil {
+			if dst, err = appendAV(dst, e, sorted); err != nil {
 				return nil, err
 			}
 		}
@@ -167,6 +183,16 @@ func appendAVJSON(dst []byte, av types.AttributeValue) ([]byte, error) {
 		return append(dst, ']'), nil
 	}
 	return nil, fmt.Errorf("unsupported attribute value %T", av)
+}
+
+// appendMember appends the i-th member of an object.
+func appendMember(dst []byte, i int, k string, e types.AttributeValue, sorted bool) ([]byte, error) {
+	if i > 0 {
+		dst = append(dst, ',')
+	}
+	dst = engine.AppendJSONString(dst, k)
+	dst = append(dst, ':')
+	return appendAV(dst, e, sorted)
 }
 
 // validNumber reports whether s, a DynamoDB number, is also a JSON number

@@ -6,24 +6,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// target is a parsed URL and the request bytes sent on every iteration.
+// target is a parsed URL and the request bytes sent on every iteration
+// (with -template, the template each connection builds its request from).
 type target struct {
 	url     string
 	addr    string
 	request []byte
+	tmpl    *reqTemplate // nil: request is sent as it is
 	head    bool
 	pid     int // server process, for its CPU time; 0 = unknown
 }
 
-func newTarget(rawURL string, o options) (*target, error) {
+// newTarget builds the request. seq is the run's {{seq}} counter, shared
+// by every target.
+func newTarget(rawURL string, o options, seq *atomic.Uint64) (*target, error) {
+	if o.template && strings.Contains(strings.SplitN(rawURL, "?", 2)[0], "{{") {
+		return nil, fmt.Errorf("-url %q: placeholders go in the query string or the body only", rawURL)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("-url: %w", err)
@@ -54,12 +63,21 @@ func newTarget(rawURL string, o options) (*target, error) {
 		}
 		fmt.Fprintf(&b, "%s: %s\r\n", strings.TrimSpace(name), strings.TrimSpace(value))
 	}
-	if body != nil || method == "POST" || method == "PUT" || method == "PATCH" {
+	withLength := body != nil || method == "POST" || method == "PUT" || method == "PATCH"
+	t := &target{url: rawURL, addr: net.JoinHostPort(host, port), head: method == "HEAD"}
+	if o.template {
+		if t.tmpl, err = newReqTemplate(b.Bytes(), body, withLength, o.randMax, seq); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	if withLength {
 		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
 	}
 	b.WriteString("\r\n")
 	b.Write(body)
-	return &target{url: rawURL, addr: net.JoinHostPort(host, port), request: b.Bytes(), head: method == "HEAD"}, nil
+	t.request = b.Bytes()
+	return t, nil
 }
 
 func isLoopback(host string) bool {
@@ -77,6 +95,21 @@ type conn struct {
 	c        net.Conn
 	r        *bufio.Reader
 	deadline time.Time
+	// With a template: this connection's request, the places of its
+	// per-request values, and its random source.
+	req   []byte
+	slots []slot
+	rng   *rand.Rand
+}
+
+// newConn prepares connection number n to t (it dials on first use).
+func newConn(t *target, n int, timeout time.Duration) *conn {
+	c := &conn{t: t, timeout: timeout}
+	if t.tmpl != nil {
+		c.req, c.slots = t.tmpl.build(n)
+		c.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return c
 }
 
 func (c *conn) close() {
@@ -118,7 +151,12 @@ func (c *conn) do(now time.Time) (response, error) {
 		c.deadline = now.Add(c.timeout + time.Second)
 		_ = c.c.SetDeadline(c.deadline)
 	}
-	if _, err := c.c.Write(c.t.request); err != nil {
+	req := c.t.request
+	if c.t.tmpl != nil {
+		c.t.tmpl.fill(c.req, c.slots, c.rng)
+		req = c.req
+	}
+	if _, err := c.c.Write(req); err != nil {
 		c.close()
 		return response{}, err
 	}

@@ -53,7 +53,7 @@ func TestReadResponse(t *testing.T) {
 
 func TestNewTargetOnlyLoopback(t *testing.T) {
 	o := options{method: "post", headers: stringList{"Content-Type: application/json"}}
-	tg, err := newTarget("http://127.0.0.1:8000/api/v1/identities/?x=1", o)
+	tg, err := newTarget("http://127.0.0.1:8000/api/v1/identities/?x=1", o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestNewTargetOnlyLoopback(t *testing.T) {
 		t.Fatalf("request:\n%q\nwant\n%q", tg.request, want)
 	}
 	for _, u := range []string{"http://example.com/", "http://10.0.0.1:80/", "https://127.0.0.1/", "http://[::1]:1/"} {
-		_, err := newTarget(u, options{method: "GET"})
+		_, err := newTarget(u, options{method: "GET"}, nil)
 		if (err == nil) != (u == "http://[::1]:1/") {
 			t.Errorf("%s: err = %v", u, err)
 		}

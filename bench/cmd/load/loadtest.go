@@ -44,6 +44,10 @@ type Result struct {
 	// group A ran right next to slice i of group B, so their ratio is
 	// little affected by background load that changes over seconds.
 	SliceRPS []float64 `json:"slice_rps,omitempty"`
+	// Sequence is, with -template, how many {{seq}} values the whole run
+	// has issued (every target's requests, warm-ups included): the last
+	// one sent is Sequence-1.
+	Sequence uint64 `json:"sequence,omitempty"`
 }
 
 // stats accumulates one target's measurements over its slices.
@@ -159,7 +163,7 @@ func runSlice(t *target, o options, warm, d time.Duration, budget *atomic.Int64,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			worker(t, o.timeout, measureStart, measureEnd, budget, s)
+			worker(newConn(t, i, o.timeout), measureStart, measureEnd, budget, s)
 		}()
 	}
 	wg.Wait()
@@ -205,6 +209,9 @@ func result(t *target, o options, s *stats) Result {
 	for _, sl := range s.slices {
 		res.SliceRPS = append(res.SliceRPS, sl.rps)
 	}
+	if t.tmpl != nil {
+		res.Sequence = t.tmpl.seq.Load()
+	}
 	if t.pid > 0 && s.serverCPU > 0 {
 		res.ServerCPUSeconds = s.serverCPU
 		res.ServerCPUShare = s.serverCPU / s.elapsed.Seconds()
@@ -218,8 +225,7 @@ func ms(ns int64) float64 { return float64(ns) / 1e6 }
 // worker runs one connection's closed loop. A response counts when it
 // completes inside [measureStart, measureEnd); errors during the warm-up are
 // not counted either.
-func worker(t *target, timeout time.Duration, measureStart, measureEnd time.Time, budget *atomic.Int64, s *stats) {
-	c := &conn{t: t, timeout: timeout}
+func worker(c *conn, measureStart, measureEnd time.Time, budget *atomic.Int64, s *stats) {
 	defer c.close()
 	for {
 		t0 := time.Now()

@@ -28,7 +28,7 @@ func TestGroupsMergeTargets(t *testing.T) {
 		rewarmup: 10 * time.Millisecond, timeout: time.Second, maxRequests: 1e6, groups: 2}
 	var targets []*target
 	for _, u := range urls {
-		tg, err := newTarget(u, o)
+		tg, err := newTarget(u, o, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,8 @@
 //	load -groups 2 -url A1 -url B1 -url A2 -url B2 ... # two processes of each server, one line per server
 //	load -once -wait 10s -url URL ...   # one request (retried until 200 or -wait): status and body size
 //	load -once -expect 0 -wait 5s ...   # the same, any status: waits for a server to listen
+//	load -template -url 'URL?identifier=user-{{rand}}' -rand-max 1000000 ...  # a random identity per request
+//	load -template -method POST -body FILE ...  # FILE holds {{seq}} and {{conn}}: every request differs
 //	load -free-ports 3                  # print 3 free loopback TCP ports
 //
 // With several -url, the measured duration of each target is split into
@@ -25,6 +27,13 @@
 // throughput by ±10% or more at large response sizes (each process's memory
 // lands differently), so comparing one process with another is a coin toss
 // there; several processes of each, measured in turns, average that out.
+//
+// With -template, {{seq}} (a counter shared by the whole run), {{rand}}
+// (uniform in [0, -rand-max)) and {{conn}} (the connection's number) are
+// replaced in the URL's query and in the body. Each connection builds its
+// request once; the numbers have a fixed width, so a request only
+// overwrites their digits in place. The output's "sequence" is how many
+// {{seq}} values were sent.
 //
 // It speaks HTTP/1.1 directly over net.Conn instead of using net/http's
 // client, so one core of load generation costs a few microseconds per
@@ -42,6 +51,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,6 +86,9 @@ type options struct {
 	wait        time.Duration
 	expect      int
 	freePorts   int
+	template    bool
+	randMax     uint64
+	retryEvery  time.Duration
 }
 
 func main() {
@@ -98,6 +111,9 @@ func main() {
 	flag.DurationVar(&o.wait, "wait", 0, "with -once: retry until the -expect status or this much time has passed")
 	flag.IntVar(&o.expect, "expect", 200, "with -once: the status to wait for; 0 accepts any answer")
 	flag.IntVar(&o.freePorts, "free-ports", 0, "print this many free loopback TCP ports and exit")
+	flag.BoolVar(&o.template, "template", false, "replace {{seq}}, {{rand}} and {{conn}} in the URL's query and the body, per request")
+	flag.Uint64Var(&o.randMax, "rand-max", 0, "with -template: {{rand}} is uniform in [0, this)")
+	flag.DurationVar(&o.retryEvery, "retry-every", 100*time.Millisecond, "with -once -wait: the pause between attempts")
 	flag.Parse()
 	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -115,9 +131,13 @@ func run(o options, out io.Writer) error {
 	if len(o.pids) > len(o.urls) {
 		return errors.New("more -pid than -url")
 	}
+	if o.retryEvery <= 0 {
+		return errors.New("-retry-every must be positive")
+	}
 	var targets []*target
+	var seq atomic.Uint64 // {{seq}}, shared by every target
 	for i, u := range o.urls {
-		t, err := newTarget(u, o)
+		t, err := newTarget(u, o, &seq)
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 func once(t *target, o options, out io.Writer) error {
 	deadline := time.Now().Add(o.wait)
 	for {
-		c := &conn{t: t, timeout: o.timeout}
+		c := newConn(t, 0, o.timeout)
 		resp, err := c.do(time.Now())
 		c.close()
 		ok := err == nil && (o.expect == 0 || resp.status == o.expect)
@@ -35,7 +35,7 @@ func once(t *target, o options, out io.Writer) error {
 			}
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(o.retryEvery)
 	}
 }
 

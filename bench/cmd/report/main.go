@@ -10,6 +10,13 @@
 //	{"kind":"peak","hwm_kb":N}
 //	{"kind":"swap","load":LOAD,"swaps":N,"compile_ms":X,"hwm_kb":N}
 //
+// and from bench/api-run (the Edge API, fledge api):
+//
+//	{"kind":"endpoint","id":"api-identity-P2",…}          as above; "identities":N for the random row
+//	{"kind":"fsync","when":"before",FSYNC}               a line printed by bench/cmd/fsyncrate, tagged
+//	{"kind":"writes","load":LOAD,"verified":N,"min_per_flush":X}
+//	{"kind":"store","identities":N,"fill_s":X,…}         see storeLine
+//
 // where LOAD is a line printed by bench/cmd/load. The exit status is 0 when
 // every target is met and 3 when one is missed.
 package main
@@ -21,6 +28,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -45,6 +53,63 @@ type line struct {
 	RSSkB     float64 `json:"rss_kb"`
 	Swaps     int     `json:"swaps"`
 	CompileMs float64 `json:"compile_ms"`
+	// The Edge API's lines (bench/api-run).
+	Identities  int     `json:"identities"`
+	Cache       string  `json:"cache"`
+	Concurrency int     `json:"concurrency"`
+	Verified    int     `json:"verified"`
+	MinPerFlush float64 `json:"min_per_flush"`
+	// Flushes is fledge's fdatasync+fsync calls over FlushSeconds of the
+	// measured window (perf); -1 when they could not be counted.
+	Flushes      float64 `json:"flushes"`
+	FlushSeconds float64 `json:"flush_seconds"`
+	fsyncLine
+	storeLine
+}
+
+// fsyncLine is bench/cmd/fsyncrate's output: one writer's write+flush loop
+// in the store's directory.
+type fsyncLine struct {
+	When    string  `json:"when"`
+	Sync    string  `json:"sync"`
+	Size    int     `json:"size"`
+	Flushes int     `json:"flushes"`
+	Seconds float64 `json:"seconds"`
+	Rate    float64 `json:"rate"`
+	FP50ms  float64 `json:"p50_ms"`
+	FP99ms  float64 `json:"p99_ms"`
+}
+
+// storeLine describes a filled store and a fledge api serving it.
+type storeLine struct {
+	FillSeconds  float64   `json:"fill_s"`
+	FillWorkers  int       `json:"fill_workers"`
+	File         fileStats `json:"file"`
+	ColdStartMs  float64   `json:"start_cold_ms"`
+	WarmStartMs  float64   `json:"start_warm_ms"`
+	CacheFileMs  float64   `json:"cache_file_ms"`
+	StoreChecked int       `json:"checked"`
+	Memory       []memory  `json:"memory"`
+}
+
+// fileStats is bench/cmd/fillstore -stats: a store file's size and what
+// its bytes hold.
+type fileStats struct {
+	FileBytes     float64 `json:"file_bytes"`
+	DiskBytes     float64 `json:"disk_bytes"`
+	UsedFileBytes float64 `json:"used_file_bytes"`
+	TreeBytes     float64 `json:"tree_bytes"`
+	TreeUsedBytes float64 `json:"tree_used_bytes"`
+	FreeBytes     float64 `json:"free_bytes"`
+}
+
+// memory is a process's memory at one point (/proc/PID/status).
+type memory struct {
+	When   string  `json:"when"`
+	RSSkB  float64 `json:"rss_kb"`
+	AnonB  float64 `json:"anon_kb"`
+	FilekB float64 `json:"file_kb"`
+	HWMkB  float64 `json:"hwm_kb"`
 }
 
 // endpoint describes a measured endpoint: its name, its target and the
@@ -64,6 +129,9 @@ var endpoints = map[string]endpoint{
 	"envdoc-plain-P2": {"GET /api/v1/environment-document/ P2 plain", 0.85, 0, "Python P2: ~570; Rust P1: 17,904"},
 	"identities-P1":   {"POST /api/v1/identities/ P1", 0.6, 2, "Rust proxy P1: 14,110"},
 	"identities-P2":   {"POST /api/v1/identities/ P2 worst case (15 traits)", 0.4, 0, "Python proxy P2 1 vCPU: ~72"},
+	// fledge api (bench/api-run)
+	"api-identity-P2":     {"fledge api: GET /api/v1/identities/ P2, server key, 15 stored traits", 0.5, 0, ""},
+	"api-identity-random": {"fledge api: GET /api/v1/identities/ P2, server key, a random stored identity (5 traits)", 0, 0, ""},
 }
 
 const (
@@ -109,8 +177,8 @@ func parse(r io.Reader) ([]line, error) {
 				return nil, fmt.Errorf("line %d: unknown endpoint %q or missing measurements", n, l.ID)
 			}
 		}
-		if l.Kind == "swap" && l.Load == nil {
-			return nil, fmt.Errorf("line %d: swap without load", n)
+		if (l.Kind == "swap" || l.Kind == "writes") && l.Load == nil {
+			return nil, fmt.Errorf("line %d: %s without load", n, l.Kind)
 		}
 		out = append(out, l)
 	}
@@ -132,10 +200,10 @@ func rps(v float64) string {
 
 func mib(kb float64) string { return fmt.Sprintf("%.1f MiB", kb/1024) }
 
-// render prints the table and returns the number of missed targets.
+// render prints the tables and returns the number of missed targets: the
+// endpoints (fledge or fledge api against a ceiling), then the Edge API's
+// durable writes and its store, when the results have such lines.
 func render(w io.Writer, lines []line) int {
-	fmt.Fprintln(w, "| endpoint | fledge rps | ceiling rps | ratio | fledge p50 / p99 ms | ceiling p99 ms | errors | target | result | Flagsmith published (rps) | notes |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |")
 	failed := 0
 	verdict := func(ok bool, miss string) string {
 		if ok {
@@ -144,16 +212,48 @@ func render(w io.Writer, lines []line) int {
 		failed++
 		return "FAIL (" + miss + ")"
 	}
+	has := func(kinds ...string) bool {
+		return slices.ContainsFunc(lines, func(l line) bool { return slices.Contains(kinds, l.Kind) })
+	}
+	if has("endpoint", "peak", "idle", "swap") {
+		renderEndpoints(w, lines, verdict)
+	}
+	if has("writes", "fsync") {
+		fmt.Fprintln(w)
+		renderWrites(w, lines, verdict)
+	}
+	if has("store") {
+		fmt.Fprintln(w)
+		renderStores(w, lines)
+	}
+	return failed
+}
+
+func renderEndpoints(w io.Writer, lines []line, verdict func(bool, string) string) {
+	fmt.Fprintln(w, "| endpoint | fledge rps | ceiling rps | ratio | fledge p50 / p99 ms | ceiling p99 ms | errors | target | result | Flagsmith published (rps) | notes |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |")
 	for _, l := range lines {
 		switch l.Kind {
 		case "endpoint":
 			e := endpoints[l.ID]
+			if l.Identities > 0 {
+				e.name += ", of " + rps(float64(l.Identities)) + " stored"
+			}
+			switch l.Cache {
+			case "cold":
+				e.name += ", store file cold (evicted from the page cache before the start)"
+			case "warm":
+				e.name += ", store file in the page cache"
+			}
 			f, c := l.Fledge, l.Ceiling
 			ratio, lo, hi, pairs := pairedRatio(f.SliceRPS, c.SliceRPS)
 			if pairs == 0 && c.RPS > 0 { // results without slices
 				ratio = f.RPS / c.RPS // lo and hi go unshown without pairs
 			}
 			target := fmt.Sprintf("ratio ≥ %.2f", e.minRatio)
+			if e.minRatio == 0 {
+				target = "ratio reported"
+			}
 			var misses []string
 			if ratio < e.minRatio {
 				misses = append(misses, fmt.Sprintf("ratio %.2f short by %.2f, needs %.0f%% more rps", ratio, e.minRatio-ratio, 100*(e.minRatio/ratio-1)))
@@ -197,8 +297,99 @@ func render(w io.Writer, lines []line) int {
 				l.Swaps, l.CompileMs, mib(l.HWMkB))
 		}
 	}
-	return failed
 }
+
+// renderWrites prints the durable writes against the raw flush rate of the
+// store's disk. A row with min_per_flush > 0 must reach that many writes
+// per flush of the fastest flush measurement: a rate no single writer
+// could reach, since every acknowledged write is flushed.
+func renderWrites(w io.Writer, lines []line, verdict func(bool, string) string) {
+	fmt.Fprintln(w, "| fledge api: durable writes (POST /api/v1/identities/ P2, 15 traits + 1 changed) | connections | writes/s | p50 / p99 ms | errors | verified | flushes/s (fledge's: perf) | writes per flush | writes/s ÷ raw flushes/s | target | result |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |")
+	flush := 0.0
+	for _, l := range lines {
+		if l.Kind == "fsync" {
+			flush = max(flush, l.Rate)
+		}
+	}
+	for _, l := range lines {
+		switch l.Kind {
+		case "fsync":
+			fmt.Fprintf(w, "| raw %s rate of the store's disk, one writer, %d B rewritten in place (%s) | 1 | %s | %.3f / %.3f | – | – | %s | 1 | 1 | | |\n",
+				l.Sync, l.Size, l.When, rps(l.Rate), l.FP50ms, l.FP99ms, rps(l.Rate))
+		case "writes":
+			f := l.Load
+			per := 0.0
+			if flush > 0 {
+				per = f.RPS / flush
+			}
+			var misses []string
+			if f.Errors > 0 {
+				misses = append(misses, fmt.Sprintf("%d errors", f.Errors))
+			}
+			if l.Verified == 0 {
+				misses = append(misses, "the stored traits were not verified")
+			}
+			target := "0 errors, stored values verified"
+			if l.MinPerFlush > 0 {
+				target = fmt.Sprintf("≥ %.0f× the raw flush rate, ", l.MinPerFlush) + target
+				if flush == 0 {
+					misses = append(misses, "no flush rate measured")
+				} else if per < l.MinPerFlush {
+					misses = append(misses, fmt.Sprintf("writes/s %.2f × the raw flush rate, needs %.0f%% more writes/s", per, 100*(l.MinPerFlush/per-1)))
+				}
+			}
+			verified := "no"
+			switch {
+			case l.Verified == 1:
+				verified = "yes (1 identity)"
+			case l.Verified > 1:
+				verified = fmt.Sprintf("yes (%d identities)", l.Verified)
+			}
+			own, perOwn := "–", "–"
+			if l.Flushes > 0 && l.FlushSeconds > 0 {
+				rate := l.Flushes / l.FlushSeconds
+				own, perOwn = rps(rate), fmt.Sprintf("%.1f", f.RPS/rate)
+			}
+			fmt.Fprintf(w, "| durable identity writes, every request changes a trait | %d | %s | %.2f / %.2f | %d | %s | %s | %s | %.2f | %s | %s |\n",
+				l.Concurrency, rps(f.RPS), f.P50ms, f.P99ms, f.Errors, verified, own, perOwn, per, target, verdict(len(misses) == 0, strings.Join(misses, "; ")))
+		}
+	}
+}
+
+// renderStores prints what a filled store costs: disk, start-up, memory.
+func renderStores(w io.Writer, lines []line) {
+	for _, l := range lines {
+		if l.Kind != "store" {
+			continue
+		}
+		fmt.Fprintf(w, "| fledge api on a store of %s identities | |\n| --- | ---: |\n", rps(float64(l.Identities)))
+		f, n := l.File, float64(l.Identities)
+		fill := "not filled in this run (REUSE_STORE)"
+		if l.FillSeconds > 0 {
+			fill = fmt.Sprintf("%.0f s (%s identities/s)", l.FillSeconds, rps(float64(l.Identities)/l.FillSeconds))
+		}
+		rows := [][2]string{
+			{"fill through Store.Update (group-committed), " + strconv.Itoa(l.FillWorkers) + " goroutines", fill},
+			{"database file: size / allocated on disk", fmt.Sprintf("%s / %s (%.0f / %.0f bytes per identity)", gib(f.FileBytes), gib(f.DiskBytes), f.FileBytes/n, f.DiskBytes/n)},
+			{"… of which B-tree pages (bytes in use) / free pages / allocated ahead", fmt.Sprintf("%s (%.0f%%) / %s / %s",
+				mib(f.TreeBytes/1024), 100*f.TreeUsedBytes/max(f.TreeBytes, 1), mib(f.FreeBytes/1024), mib((f.FileBytes-f.UsedFileBytes)/1024))},
+			{"start-up to readiness, the file out of the page cache (cold)", fmt.Sprintf("%.0f ms", l.ColdStartMs)},
+			{"start-up to readiness, the file in the page cache (warm)", fmt.Sprintf("%.0f ms", l.WarmStartMs)},
+			{"reading the whole file into the page cache (cat)", fmt.Sprintf("%.0f ms", l.CacheFileMs)},
+		}
+		for _, m := range l.Memory {
+			rows = append(rows, [2]string{"RSS " + m.When + " (anonymous + file-backed)",
+				fmt.Sprintf("%s (%s + %s); VmHWM %s", mib(m.RSSkB), mib(m.AnonB), mib(m.FilekB), mib(m.HWMkB))})
+		}
+		rows = append(rows, [2]string{"identities checked after the fill (traits present, read through the API)", strconv.Itoa(l.StoreChecked)})
+		for _, r := range rows {
+			fmt.Fprintf(w, "| %s | %s |\n", r[0], r[1])
+		}
+	}
+}
+
+func gib(b float64) string { return fmt.Sprintf("%.2f GiB", b/(1<<30)) }
 
 // notes shows how much of its core each server had (another tenant of a
 // shared machine shows up as a share well below 1), the ratio of requests
