@@ -38,11 +38,17 @@ type Listeners struct {
 
 // Run serves the role until ctx ends.
 func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logger *slog.Logger) error {
-	reg, err := environments(ctx, role, cfg, logger)
+	reg, poller, err := environments(ctx, role, cfg, logger)
 	if err != nil {
 		return err
 	}
+	obs := newObservability(cfg, reg)
+	if poller != nil {
+		poller.Metrics = obs.recorder
+		go poller.Run(ctx)
+	}
 	opts := handlerOptions(cfg, reg, logger)
+	opts.Metrics = obs.recorder
 	var closers []io.Closer
 	defer func() {
 		for _, c := range closers {
@@ -62,9 +68,10 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 		}
 		closers = append(closers, closer)
 	}
+	opts.Routes = extraRoutes(ctx, cfg, reg, poller, obs, opts.Routes, logger)
 	h := server.New(opts)
 	if ls.Debug != nil {
-		go serveDebug(ctx, ls.Debug, reg, logger)
+		go serveDebug(ctx, ls.Debug, reg, obs, logger)
 	}
 	logger.Info("fledge "+string(role)+" listening", "addr", ls.Main.Addr().String(), "environments", len(reg.Envs()), "tls", cfg.TLS())
 	return server.Serve(ctx, ls.Main, h, server.HTTPOptions{
@@ -80,18 +87,20 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 	})
 }
 
-// environments builds the registry from the configured document source
-// (files in offline mode, the DynamoDB tables with environment_source
-// dynamodb, else the upstream poller, started here, which in proxy-key
-// mode also discovers environments beside the static pairs).
-func environments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, error) {
+// environments builds the registry from the configured document source:
+// files in offline mode, the DynamoDB tables with environment_source
+// dynamodb (started here), else the upstream poller, which the caller
+// starts (in proxy-key mode it also discovers environments beside the
+// static pairs). The poller is nil for the first two.
+func environments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Poller, error) {
 	if cfg.EnvironmentsFromDynamoDB() {
-		return dynamoEnvironments(ctx, role, cfg, logger)
+		reg, err := dynamoEnvironments(ctx, role, cfg, logger)
+		return reg, nil, err
 	}
 	if len(cfg.Environments) > 0 {
 		snaps, err := source.LoadFiles(cfg.Environments, logger)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var pairs []registry.Pair
 		for _, s := range snaps {
@@ -108,7 +117,7 @@ func environments(ctx context.Context, role Role, cfg *config.Config, logger *sl
 			reg.Envs()[i].Store(s, s.UpdatedAt)
 		}
 		logger.Info("offline mode: serving environment documents from files", "files", len(snaps))
-		return reg, nil
+		return reg, nil, nil
 	}
 	var pairs []registry.Pair
 	for _, kp := range cfg.EnvironmentKeyPairs {
@@ -133,8 +142,7 @@ func environments(ctx context.Context, role Role, cfg *config.Config, logger *sl
 		Snapshots: snapshots,
 		ProxyKey:  cfg.ProxyKeyValue(),
 	}
-	go poller.Run(ctx)
-	return reg, nil
+	return reg, poller, nil
 }
 
 func handlerOptions(cfg *config.Config, reg *registry.Registry, logger *slog.Logger) server.Options {
@@ -185,14 +193,19 @@ func identityCacheSize(cfg *config.Config) int {
 
 // serveDebug serves the diagnostics listener until ctx ends. It has no TLS
 // and no authentication, so a non-loopback address gets a warning.
-func serveDebug(ctx context.Context, ln net.Listener, reg *registry.Registry, logger *slog.Logger) {
+func serveDebug(ctx context.Context, ln net.Listener, reg *registry.Registry, obs observability, logger *slog.Logger) {
 	addr := ln.Addr().String()
 	if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().IsLoopback() {
 		logger.Warn("the diagnostics listener is not on a loopback address: keep it off public networks", "setting", "server.debug_address", "addr", addr)
 	}
-	logger.Info("diagnostics listening (/debug/vars, /debug/pprof/)", "addr", addr)
+	logger.Info("diagnostics listening (/debug/vars, /debug/pprof/, /metrics)", "addr", addr)
+	mux := http.NewServeMux()
+	mux.Handle("/", server.DebugHandler(reg))
+	if obs.handler != nil {
+		mux.Handle("GET /metrics", obs.handler)
+	}
 	srv := &http.Server{
-		Handler:           server.DebugHandler(reg),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}

@@ -97,6 +97,10 @@ type Config struct {
 	// proxy-key mode (at least 1).
 	UsageFlushIntervalSeconds float64 `json:"usage_flush_interval_seconds"`
 
+	// Realtime (SSE) and metrics settings, both roles (config/realtime.go).
+	Realtime Realtime `json:"realtime"`
+	Metrics  Metrics  `json:"metrics"`
+
 	// Unknown holds the ignored keys (dotted paths, sorted) so the caller
 	// can warn about typos.
 	Unknown []string `json:"-"`
@@ -208,6 +212,7 @@ func Default() *Config {
 		Analytics:         defaultAnalytics(),
 
 		UsageFlushIntervalSeconds: DefaultUsageFlushInterval,
+		Realtime:                  defaultRealtime(),
 	}
 }
 
@@ -408,6 +413,9 @@ func (c *Config) Redacted() ([]byte, error) {
 	}
 	if r.Forwarding.SigningKey != "" {
 		r.Forwarding.SigningKey = redact.Key(r.Forwarding.SigningKey)
+	}
+	if c.Realtime.QueueChangeToken != "" {
+		r.Realtime.QueueChangeToken = redact.Key(c.Realtime.QueueChangeToken)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -192,6 +192,8 @@ func (d *decoder) topFields(c *Config) []field {
 		{names: []string{"analytics"}, kind: envJSON, set: d.analytics(&c.Analytics)},
 		{names: []string{"proxy_key"}, kind: envString, set: d.nullableTrimmedStr(&c.ProxyKey)},
 		{names: []string{"usage_flush_interval_seconds"}, kind: envScalar, set: d.number(&c.UsageFlushIntervalSeconds)},
+		{names: []string{"realtime"}, kind: envJSON, set: d.realtime(&c.Realtime)},
+		{names: []string{"metrics"}, kind: envJSON, set: d.metrics(&c.Metrics)},
 	}
 }
 

@@ -25,6 +25,7 @@ func (c *Config) validate() error {
 		c.validateAnalytics,
 		c.validateProxyKey,
 		c.validateEnvironmentSource,
+		c.validateRealtime,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fledge-flags/fledge/bench/workload"
+	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/source"
 )
@@ -20,6 +21,8 @@ func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) WriteHeader(int)             {}
 
+// BenchmarkHandler times each endpoint through the handler, without and
+// with Prometheus metrics (…/metrics): the cost of recording a request.
 func BenchmarkHandler(b *testing.B) {
 	for _, p := range workload.Profiles() {
 		snap, err := source.Build(workload.Document(p, 1), nil, workload.ClientKey(p))
@@ -28,7 +31,8 @@ func BenchmarkHandler(b *testing.B) {
 		}
 		reg := registry.New([]registry.Pair{{ClientKey: workload.ClientKey(p), ServerKey: workload.ServerKey(p)}})
 		reg.Envs()[0].Store(snap, time.Now())
-		h := New(Options{Registry: reg})
+		off := New(Options{Registry: reg})
+		on := New(Options{Registry: reg, Metrics: metrics.NewPrometheus(reg)})
 		body := workload.IdentityBody(p, "bench-user-42")
 		cases := []struct {
 			name, method, path string
@@ -43,26 +47,32 @@ func BenchmarkHandler(b *testing.B) {
 			{"identities-gzip", "POST", "/api/v1/identities/", body, false, true},
 		}
 		for _, c := range cases {
-			b.Run(p.Name+"/"+c.name, func(b *testing.B) {
-				req := httptest.NewRequest(c.method, c.path, nil)
-				req.Header.Set("X-Environment-Key", workload.ClientKey(p))
-				if c.server {
-					req.Header.Set("X-Environment-Key", workload.ServerKey(p))
-				}
-				if c.gzip {
-					req.Header.Set("Accept-Encoding", "gzip, deflate")
-				}
-				w := &discardWriter{h: http.Header{}}
-				rd := bytes.NewReader(c.body)
-				b.ReportAllocs()
-				for b.Loop() {
-					rd.Reset(c.body)
-					req.Body = readCloser{rd}
-					req.ContentLength = int64(len(c.body))
-					clear(w.h)
-					h.ServeHTTP(w, req)
-				}
-			})
+			for _, m := range []struct {
+				suffix string
+				h      *Handler
+			}{{"", off}, {"/metrics", on}} {
+				h := m.h
+				b.Run(p.Name+"/"+c.name+m.suffix, func(b *testing.B) {
+					req := httptest.NewRequest(c.method, c.path, nil)
+					req.Header.Set("X-Environment-Key", workload.ClientKey(p))
+					if c.server {
+						req.Header.Set("X-Environment-Key", workload.ServerKey(p))
+					}
+					if c.gzip {
+						req.Header.Set("Accept-Encoding", "gzip, deflate")
+					}
+					w := &discardWriter{h: http.Header{}}
+					rd := bytes.NewReader(c.body)
+					b.ReportAllocs()
+					for b.Loop() {
+						rd.Reset(c.body)
+						req.Body = readCloser{rd}
+						req.ContentLength = int64(len(c.body))
+						clear(w.h)
+						h.ServeHTTP(w, req)
+					}
+				})
+			}
 		}
 	}
 }

@@ -24,6 +24,17 @@ func writeError(w http.ResponseWriter, code int, status, message string) {
 	_, _ = w.Write(body)
 }
 
+// WriteError writes an error in the shape of every Fledge error response,
+// for handlers outside this package (realtime, the api role's routes).
+func WriteError(w http.ResponseWriter, code int, status, message string) {
+	writeError(w, code, status, message)
+}
+
+// NotFound answers a path no endpoint serves, as the handler does.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+clip(r.URL.Path))
+}
+
 // writeValidation writes a 422 in the shape of the Python edge proxy's
 // validation errors, naming the field.
 func writeValidation(w http.ResponseWriter, err error) {

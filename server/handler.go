@@ -20,6 +20,7 @@ import (
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/environment"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/sdk"
 )
@@ -84,7 +85,10 @@ type Options struct {
 	// readiness answer's "store" field (the DynamoDB region in use). It
 	// does not change the readiness verdict.
 	StoreStatus func() any
-	now         func() time.Time
+	// Metrics records every request (endpoint, status, latency); nil or
+	// metrics.Nop leaves the recording out of the request path.
+	Metrics metrics.Recorder
+	now     func() time.Time
 }
 
 // Handler serves every endpoint.
@@ -95,6 +99,7 @@ type Handler struct {
 	bufs      sync.Pool
 	gzips     sync.Pool
 	cache     *identityCache
+	chain     http.Handler // the middlewares around route
 }
 
 // New returns the handler.
@@ -126,33 +131,16 @@ func New(opt Options) *Handler {
 		h.cache = newIdentityCache(opt.IdentityCacheSize)
 	}
 	h.bufs.New = func() any { b := make([]byte, 0, 8<<10); return &b }
+	h.chain = Chain(http.HandlerFunc(h.route), h.middlewares()...)
 	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var start time.Time
-	if h.opt.AccessLog {
-		start = time.Now()
-		lw := &loggingWriter{ResponseWriter: w, status: http.StatusOK}
-		w = lw
-		defer func() {
-			h.opt.Logger.Info("access", "method", r.Method, "path", r.URL.Path, "status", lw.status,
-				"bytes", lw.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000,
-				"client", h.clientIP(r), "user_agent", r.UserAgent())
-		}()
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			h.opt.Logger.Error("handler panic", "path", r.URL.Path, "panic", v)
-			writeError(w, http.StatusInternalServerError, "internal_error", "internal error")
-		}
-	}()
-	if h.cors(w, r) {
-		return
-	}
+	h.chain.ServeHTTP(w, r)
+}
+
+// route serves a request with the endpoint its path names.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if len(path) > 1 {
 		path = strings.TrimSuffix(path, "/")

@@ -47,6 +47,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, opt HTTPOptions
 		// first request's header time, and TLS connections are policed too.
 		ln = wd.listener(ln)
 		srv.ConnState = d.connState(wd.connState)
+		srv.ConnContext = wd.connContext // for StartStream
 	} else {
 		srv.ConnState = d.connState(nil)
 	}

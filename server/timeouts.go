@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -26,6 +27,8 @@ import (
 //	idle   keep-alive, between requests (idle limit)
 //	header first bytes of the next request seen (header limit, from those bytes)
 //	active header read; handler running, response being written (WriteTimeout)
+//	stream a long-lived response (server-sent events) the handler declared
+//	       with StartStream: never cut; the handler bounds its own writes
 //
 // A connection is never closed before its limit has really elapsed, and is
 // closed about two watchdog ticks after it at the latest (later only if the
@@ -40,6 +43,7 @@ const (
 	phaseIdle                // keep-alive, waiting for the next request
 	phaseHeader              // next request's first bytes arrived
 	phaseActive              // header read; handler and response under way
+	phaseStream              // a streaming response (StartStream): no limit
 	numPhases
 )
 
@@ -102,6 +106,7 @@ func newWatchdog(opt HTTPOptions) *watchdog {
 	w.limits[phaseHeader] = int64(max(header, 0))
 	w.limits[phaseIdle] = int64(max(idle, 0))
 	w.limits[phaseActive] = int64(max(opt.WriteTimeout, 0))
+	w.limits[phaseStream] = 0 // streams bound their own writes (StartStream)
 	var smallest int64
 	for _, l := range w.limits {
 		if l > 0 && (smallest == 0 || l < smallest) {
@@ -253,6 +258,44 @@ func (w *watchdog) connState(nc net.Conn, st http.ConnState) {
 		// Usually forgotten by Close already; the check saves the lock.
 		if p, _ := unpack(c.state.Load()); p != phaseGone {
 			w.forget(c)
+		}
+	}
+}
+
+// connContext is the http.Server's ConnContext hook: it makes the tracked
+// connection reachable from its requests' contexts, for StartStream.
+func (w *watchdog) connContext(ctx context.Context, nc net.Conn) context.Context {
+	if c := trackedOf(nc); c != nil {
+		return context.WithValue(ctx, trackedConnKey{}, c)
+	}
+	return ctx
+}
+
+type trackedConnKey struct{}
+
+// StartStream tells the connection watchdog that r's response is a stream
+// (server-sent events) meant to outlive write_timeout_seconds: the
+// connection is not cut while the handler runs. Its phase returns to the
+// usual ones when the handler returns (net/http then reports the
+// connection idle), so a keep-alive connection is policed again after the
+// stream. The handler takes over what the watchdog guarded: it must bound
+// each write itself (a write deadline through http.ResponseController) and
+// end the stream eventually. It reports whether the request was under the
+// watchdog (false when no connection timeout is set, or for requests that
+// did not come through Serve).
+func StartStream(r *http.Request) bool {
+	c, _ := r.Context().Value(trackedConnKey{}).(*trackedConn)
+	if c == nil {
+		return false
+	}
+	for {
+		s := c.state.Load()
+		if p, _ := unpack(s); p != phaseActive {
+			// Cut already (gone), or stream already: nothing to do.
+			return p == phaseStream
+		}
+		if c.state.CompareAndSwap(s, pack(phaseStream, c.w.clock.Load())) {
+			return true
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fledge-flags/fledge/environment"
 	"github.com/fledge-flags/fledge/internal/redact"
+	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 )
 
@@ -44,6 +45,10 @@ type Poller struct {
 	MaxDocumentBytes int64
 	// OnChange is called after a new snapshot is swapped in.
 	OnChange func(env *registry.Env)
+	// Metrics counts polls and failures; nil records nothing.
+	Metrics metrics.Recorder
+	// refresh holds the environments Refresh asked for (refresh.go).
+	refresh refreshQueue
 	// ProxyKey, when set, is proxy-key mode (shared/spec/proxy-key.md):
 	// every pass starts by discovering the environments from
 	// {APIURL}/proxy/config/, and every document request carries it as
@@ -84,7 +89,7 @@ func (p *Poller) Run(ctx context.Context) {
 			if p.discoveryCold() || len(p.cold()) > 0 {
 				wait = min(wait, retry.next())
 			}
-			if !sleep(ctx, wait) {
+			if !p.sleepRefreshing(ctx, wait) {
 				return
 			}
 			if !time.Now().Before(nextFull) {
@@ -171,6 +176,7 @@ func (p *Poller) pollEnvs(ctx context.Context, envs []*registry.Env) {
 			continue
 		}
 		if err := p.fetch(ctx, env); err != nil {
+			p.recordFailure(env, err)
 			attrs := []any{"client_key", registry.Redact(env.ClientKey), "error", err.Error()}
 			var se *statusError
 			if errors.As(err, &se) && se.code == http.StatusForbidden {
@@ -251,6 +257,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", redact.URL(next))
 			}
 			env.MarkFetched(p.clock())
+			p.record(env, metrics.PollNotModified)
 			return nil
 		}
 		if err != nil {
@@ -281,6 +288,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	}
 	if cur != nil && cur.SourceSum == sha256.Sum256(raw) && !env.Warm() {
 		env.MarkFetched(p.clock())
+		p.record(env, metrics.PollUnchanged)
 		return nil
 	}
 	snap, err := Build(raw, p.logger(), env.ClientKey)
@@ -288,6 +296,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 		return fmt.Errorf("GET %s: %w", redact.URL(first), err)
 	}
 	env.Store(snap, p.clock())
+	p.record(env, metrics.PollUpdated)
 	p.logger().Info("environment document updated", "client_key", registry.Redact(env.ClientKey),
 		"updated_at", snap.UpdatedAt, "bytes", len(raw), "pages", len(pages))
 	if p.Snapshots != nil {
@@ -355,7 +364,7 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 	resp, err := p.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", fmt.Errorf("GET %s: no complete answer within %s", shown, p.Timeout)
+			return nil, "", timeoutError(fmt.Sprintf("GET %s: no complete answer within %s", shown, p.Timeout))
 		}
 		return nil, "", fmt.Errorf("GET %s: %w", shown, unwrapURLError(err))
 	}
@@ -371,7 +380,7 @@ func (p *Poller) get(ctx context.Context, u, key string, ims time.Time, remainin
 	body, err := io.ReadAll(io.LimitReader(resp.Body, remaining+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", fmt.Errorf("GET %s: body not received within %s", shown, p.Timeout)
+			return nil, "", timeoutError(fmt.Sprintf("GET %s: body not received within %s", shown, p.Timeout))
 		}
 		return nil, "", fmt.Errorf("GET %s: reading body: %w", shown, err)
 	}
