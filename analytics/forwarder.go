@@ -41,6 +41,9 @@ type ForwarderOptions struct {
 	// Timeout bounds one request (DefaultTimeout if ≤ 0).
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// Forwarded, when set, is told of every report the upstream accepted
+	// (metrics).
+	Forwarded func(n int)
 }
 
 // Forwarder posts the Aggregator's counts to the upstream, one request per
@@ -60,6 +63,8 @@ type Forwarder struct {
 	interval time.Duration
 	timeout  time.Duration
 	logger   *slog.Logger
+	// forwarded is ForwarderOptions.Forwarded.
+	forwarded func(n int)
 
 	mu    sync.Mutex        // one flush at a time
 	retry map[string]Counts // counts that failed once, by client key
@@ -91,15 +96,16 @@ func NewForwarder(agg *Aggregator, opt ForwarderOptions) *Forwarder {
 		shown = u.Redacted()
 	}
 	return &Forwarder{
-		agg:      agg,
-		endpoint: endpoint,
-		shown:    shown,
-		client:   client,
-		interval: opt.Interval,
-		timeout:  opt.Timeout,
-		logger:   opt.Logger,
-		retry:    map[string]Counts{},
-		held:     map[string]Counts{},
+		agg:       agg,
+		endpoint:  endpoint,
+		shown:     shown,
+		client:    client,
+		interval:  opt.Interval,
+		timeout:   opt.Timeout,
+		logger:    opt.Logger,
+		forwarded: opt.Forwarded,
+		retry:     map[string]Counts{},
+		held:      map[string]Counts{},
 	}
 }
 
@@ -263,6 +269,9 @@ func (f *Forwarder) send(ctx context.Context, clientKey string, counts Counts) e
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("POST %s: unexpected status %s", f.shown, resp.Status)
+	}
+	if f.forwarded != nil {
+		f.forwarded(1)
 	}
 	return nil
 }

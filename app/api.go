@@ -12,6 +12,7 @@ import (
 	"github.com/fledge-flags/fledge/edge"
 	"github.com/fledge-flags/fledge/identity"
 	"github.com/fledge-flags/fledge/identity/dynamo"
+	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/server"
 )
@@ -22,11 +23,12 @@ type StoreOpener func(ctx context.Context, cfg *config.Config, logger *slog.Logg
 
 // apiRole adds the Edge API to the proxy's handler options: the identity
 // store, the persisting identify stage and the api role's routes.
-func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, opts *server.Options, logger *slog.Logger) (io.Closer, error) {
-	store, err := OpenStore(ctx, cfg, logger)
+func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, opts *server.Options, rec metrics.Recorder, logger *slog.Logger) (io.Closer, error) {
+	raw, err := OpenStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
+	store := metrics.InstrumentStore(raw, rec)
 	id := &edge.Identifier{
 		Store:                       store,
 		Logger:                      logger,
@@ -41,7 +43,7 @@ func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, op
 	docs := admin.NewDocumentOverrides(store, admin.DocumentOptions{MaxAge: documentOverridesMaxAge})
 	opts.Document = docs.Document
 	opts.Routes = edgeRoutes(cfg, reg, store, docs, logger)
-	if r, ok := store.(*dynamo.Regions); ok {
+	if r, ok := raw.(*dynamo.Regions); ok {
 		opts.StoreStatus = func() any { return storeStatus{Type: "dynamodb", RegionsStatus: r.Status()} }
 	}
 	return store, nil

@@ -57,12 +57,12 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 			}
 		}
 	}()
-	stopAnalytics := startAnalytics(ctx, cfg, &opts, logger)
+	stopAnalytics := startAnalytics(ctx, cfg, &opts, obs.recorder, logger)
 	defer stopAnalytics() // after the server has drained: the last counts go too
 	stopUsage := startUsage(ctx, cfg, reg, &opts, logger)
 	defer stopUsage()
 	if role == API {
-		closer, err := apiRole(ctx, cfg, reg, &opts, logger)
+		closer, err := apiRole(ctx, cfg, reg, &opts, obs.recorder, logger)
 		if err != nil {
 			return err
 		}
