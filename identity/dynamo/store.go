@@ -264,11 +264,12 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 		if err := validateNumbers(next); err != nil {
 			return nil, fmt.Errorf("dynamo: update %q: %w", identifier, err)
 		}
-		in, err := s.updateInput(next, cur != nil, version)
+		identity.Normalize(next)
+		in, err := s.updateInput(next, cur, version)
 		if err != nil {
 			return nil, err
 		}
-		out, err := s.db.UpdateItem(ctx, in)
+		_, err = s.db.UpdateItem(ctx, in)
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
 			if !errors.As(err, &ccf) {
@@ -282,10 +283,9 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 			}
 			continue
 		}
-		stored, _, err := s.decode(out.Attributes)
-		if err != nil {
-			return nil, err
-		}
+		// next is what was written (the item is not sent back: on a trait
+		// write that would double what DynamoDB reads and returns).
+		stored := next
 		if env.ID != "" {
 			var before []identity.Override
 			uuid := stored.UUID
@@ -308,7 +308,11 @@ func (s *Store) complete(next, cur *identity.Identity, envKey, identifier string
 // updateInput builds the conditional UpdateItem that writes Fledge's
 // attributes of next over the item read at version (exists tells whether
 // there was one).
-func (s *Store) updateInput(next *identity.Identity, exists bool, version int64) (*dynamodb.UpdateItemInput, error) {
+// updateInput builds the conditional write of next over cur (nil for a new
+// item). Only the attributes that changed are set: a trait write sends the
+// traits and the version, not the whole identity.
+func (s *Store) updateInput(next, cur *identity.Identity, version int64) (*dynamodb.UpdateItemInput, error) {
+	exists := cur != nil
 	data, err := identity.MarshalItem(next)
 	if err != nil {
 		return nil, fmt.Errorf("dynamo: encoding identity %q: %w", next.Identifier, err)
@@ -336,27 +340,30 @@ func (s *Store) updateInput(next *identity.Identity, exists bool, version int64)
 		names[ph] = name
 		remove = append(remove, ph)
 	}
+	unchanged := attributesUnchanged(next, cur)
 	for _, name := range []string{attrEnvKey, attrIdentifier, attrUUID, attrCreatedDate, attrDjangoID, attrTraits, attrFeatures} {
+		if unchanged[name] {
+			continue
+		}
 		v, ok := item[name]
 		if !ok {
 			v = &types.AttributeValueMemberNULL{Value: true}
 		}
 		setAttr(name, v)
 	}
-	if v, ok := item[attrAlias]; ok {
+	switch v, ok := item[attrAlias]; {
+	case unchanged[attrAlias]:
+	case ok:
 		setAttr(attrAlias, v)
-	} else if exists {
+	case exists:
 		removeAttr(attrAlias)
 	}
-	var floats []string
-	for _, t := range next.Traits {
-		if integralFloat(t.Value) && !slices.Contains(floats, t.Key) {
-			floats = append(floats, t.Key)
-		}
-	}
-	if len(floats) > 0 {
+	floats := floatTraits(next)
+	switch {
+	case exists && slices.Equal(floats, floatTraits(cur)):
+	case len(floats) > 0:
 		setAttr(attrFloatTraits, &types.AttributeValueMemberSS{Value: floats})
-	} else if exists {
+	case exists:
 		removeAttr(attrFloatTraits)
 	}
 	setAttr(attrVersion, nv(version+1))
@@ -399,8 +406,50 @@ func (s *Store) updateInput(next *identity.Identity, exists bool, version int64)
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueAllNew,
 	}, nil
+}
+
+// floatTraits lists the traits holding whole-number floats, which DynamoDB
+// would read back as integers without the hint.
+func floatTraits(id *identity.Identity) []string {
+	var floats []string
+	for _, t := range id.Traits {
+		if integralFloat(t.Value) && !slices.Contains(floats, t.Key) {
+			floats = append(floats, t.Key)
+		}
+	}
+	return floats
+}
+
+// attributesUnchanged reports which of Fledge's attributes hold the same
+// value in next as in cur (none when cur is nil: a new item is written
+// whole).
+func attributesUnchanged(next, cur *identity.Identity) map[string]bool {
+	if cur == nil {
+		return nil
+	}
+	same := func(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return map[string]bool{
+		attrEnvKey:      true, // the key: equal by construction
+		attrIdentifier:  true,
+		attrUUID:        next.UUID == cur.UUID,
+		attrCreatedDate: next.CreatedDate == cur.CreatedDate,
+		attrDjangoID:    same(next.DjangoID, cur.DjangoID),
+		attrTraits:      slices.EqualFunc(next.Traits, cur.Traits, sameTrait),
+		attrFeatures:    slices.EqualFunc(next.Overrides, cur.Overrides, sameOverride),
+		attrAlias:       next.DashboardAlias == cur.DashboardAlias,
+	}
+}
+
+func sameTrait(a, b identity.Trait) bool {
+	return a.Key == b.Key && bytes.Equal(identity.ValueJSON(a.Value), identity.ValueJSON(b.Value)) &&
+		(a.Value.Kind == engine.KindFloat) == (b.Value.Kind == engine.KindFloat)
+}
+
+func sameOverride(a, b identity.Override) bool {
+	return a.Feature == b.Feature && a.Enabled == b.Enabled && bytes.Equal(a.Value, b.Value) &&
+		a.FeatureStateUUID == b.FeatureStateUUID && bytes.Equal(a.MultivariateValues, b.MultivariateValues) &&
+		((a.DjangoID == nil) == (b.DjangoID == nil) && (a.DjangoID == nil || *a.DjangoID == *b.DjangoID))
 }
 
 // backoff sleeps before attempt+1: full jitter over an exponential ceiling.
