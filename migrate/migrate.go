@@ -23,10 +23,12 @@ package migrate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -489,8 +491,17 @@ func sameValue(a, b engine.Value) bool {
 	return string(identity.ValueJSON(a)) == string(identity.ValueJSON(b))
 }
 
+// sameOverride compares overrides as JSON values, not bytes: a store may
+// keep its objects' keys in another order, or 30.0 as 30 (DynamoDB).
 func sameOverride(a, b identity.Override) bool {
 	x, errA := identity.MarshalOverride(a)
 	y, errB := identity.MarshalOverride(b)
-	return errA == nil && errB == nil && string(x) == string(y)
+	if errA != nil || errB != nil {
+		return false
+	}
+	if string(x) == string(y) {
+		return true
+	}
+	var vx, vy any
+	return json.Unmarshal(x, &vx) == nil && json.Unmarshal(y, &vy) == nil && reflect.DeepEqual(vx, vy)
 }

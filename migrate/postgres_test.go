@@ -89,7 +89,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			items, uuids := dump(t, store, "envV1", "envV2", "envOther", "envDeleted")
-			diffMaps(t, wantCompact(t), items)
+			diffMaps(t, wantCompact(t), items, sk.asValues)
 			for k, u := range uuids {
 				if !uuidV4.MatchString(u) {
 					t.Errorf("%s: identity_uuid %q is not a lowercase v4 UUID", k, u)
@@ -128,7 +128,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 			checkReport(t, rep, migrate.Report{Source: src.Describe(), Environments: 2, Read: 8, Unchanged: 5,
 				SkippedByReason: want.SkippedByReason})
 			items2, uuids2 := dump(t, store, "envV1", "envV2")
-			diffMaps(t, items, items2)
+			diffMaps(t, items, items2, sk.asValues)
 			diffMaps(t, uuids, uuids2)
 		})
 	}
