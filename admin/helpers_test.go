@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fledge-flags/fledge/admin"
 	"github.com/fledge-flags/fledge/environment"
@@ -120,8 +119,8 @@ func newFixture(t *testing.T, store identity.Store) *fixture {
 		{ClientKey: envA, ServerKey: "ser.A"}, {ClientKey: envB, ServerKey: "ser.B"}, {ClientKey: envNoDoc},
 	})
 	f := &fixture{reg: reg, store: store, snapA: compile(t, docJSON(envA, 1, true, true))}
-	reg.Env(envA).Store(f.snapA, time.Now())
-	reg.Env(envB).Store(compile(t, docJSON(envB, 2, false, false)), time.Now())
+	reg.Env(envA).Store(f.snapA)
+	reg.Env(envB).Store(compile(t, docJSON(envB, 2, false, false)))
 	f.docs = admin.NewDocumentOverrides(store, admin.DocumentOptions{})
 	f.h = admin.New(admin.Options{Registry: reg, Store: store, Tokens: []string{token, token2}, Documents: f.docs,
 		Logger: slog.New(slog.DiscardHandler)})

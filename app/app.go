@@ -38,16 +38,16 @@ type Listeners struct {
 
 // Run serves the role until ctx ends.
 func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logger *slog.Logger) error {
-	reg, poller, err := environments(ctx, role, cfg, logger)
+	reg, fresh, poller, err := environments(ctx, role, cfg, logger)
 	if err != nil {
 		return err
 	}
-	obs := newObservability(cfg, reg)
+	obs := newObservability(cfg, reg, fresh)
 	if poller != nil {
 		poller.Metrics = obs.recorder
 		go poller.Run(ctx)
 	}
-	opts := handlerOptions(cfg, reg, logger)
+	opts := handlerOptions(cfg, reg, fresh, logger)
 	opts.Metrics = obs.recorder
 	var closers []io.Closer
 	defer func() {
@@ -87,20 +87,21 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 	})
 }
 
-// environments builds the registry from the configured document source:
-// files in offline mode, the DynamoDB tables with environment_source
+// environments builds the registry from the configured document source,
+// and the Freshness that source records into (readiness and metrics read
+// it): files in offline mode, the DynamoDB tables with environment_source
 // dynamodb (started here), else the upstream poller, which the caller
 // starts (in proxy-key mode it also discovers environments beside the
 // static pairs). The poller is nil for the first two.
-func environments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Poller, error) {
+func environments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Freshness, *source.Poller, error) {
 	if cfg.EnvironmentsFromDynamoDB() {
-		reg, err := dynamoEnvironments(ctx, role, cfg, logger)
-		return reg, nil, err
+		reg, fresh, err := dynamoEnvironments(ctx, role, cfg, logger)
+		return reg, fresh, nil, err
 	}
 	if len(cfg.Environments) > 0 {
 		snaps, err := source.LoadFiles(cfg.Environments, logger)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var pairs []registry.Pair
 		for _, s := range snaps {
@@ -113,24 +114,28 @@ func environments(ctx context.Context, role Role, cfg *config.Config, logger *sl
 			pairs = append(pairs, p)
 		}
 		reg := registry.New(pairs)
+		fresh := source.NewFreshness(reg)
 		for i, s := range snaps {
-			reg.Envs()[i].Store(s, s.UpdatedAt)
+			env := reg.Envs()[i]
+			fresh.MarkFetched(env, s.UpdatedAt)
+			env.Store(s)
 		}
 		logger.Info("offline mode: serving environment documents from files", "files", len(snaps))
-		return reg, nil, nil
+		return reg, fresh, nil, nil
 	}
 	var pairs []registry.Pair
 	for _, kp := range cfg.EnvironmentKeyPairs {
 		pairs = append(pairs, registry.Pair{ClientKey: kp.ClientSideKey, ServerKey: kp.ServerSideKey})
 	}
 	reg := registry.New(pairs)
+	fresh := source.NewFreshness(reg)
 	if cfg.ProxyKeyEnabled() {
-		reg.EnableDiscovery()
+		fresh.EnableDiscovery()
 	}
 	var snapshots *source.SnapshotDir
 	if cfg.SnapshotDir != "" {
 		snapshots = &source.SnapshotDir{Dir: cfg.SnapshotDir}
-		snapshots.LoadInto(reg, logger)
+		snapshots.LoadInto(reg, fresh, logger)
 	}
 	poller := &source.Poller{
 		APIURL:    cfg.APIURL,
@@ -138,18 +143,20 @@ func environments(ctx context.Context, role Role, cfg *config.Config, logger *sl
 		Timeout:   cfg.PollTimeout(),
 		Client:    source.NewHTTPClient(),
 		Registry:  reg,
+		Freshness: fresh,
 		Logger:    logger,
 		Snapshots: snapshots,
 		ProxyKey:  cfg.ProxyKeyValue(),
 	}
-	return reg, poller, nil
+	return reg, fresh, poller, nil
 }
 
-func handlerOptions(cfg *config.Config, reg *registry.Registry, logger *slog.Logger) server.Options {
+func handlerOptions(cfg *config.Config, reg *registry.Registry, fresh *source.Freshness, logger *slog.Logger) server.Options {
 	grace, graceOn := cfg.Grace()
 	trustAll, trusted := cfg.TrustedProxies()
 	return server.Options{
 		Registry:          reg,
+		Readiness:         fresh,
 		Logger:            logger,
 		AllowOrigins:      cfg.AllowOrigins,
 		MaxBodyBytes:      cfg.Server.MaxBodyBytes,

@@ -14,11 +14,12 @@ import (
 // tables (environment_source dynamodb): a source.Dynamo over every
 // configured region, failing over as the identity store does, refreshed
 // every api_poll_frequency_seconds until ctx ends. The set is discovered:
-// readiness waits for the first complete read.
-func dynamoEnvironments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, error) {
+// readiness, which the returned Freshness gives, waits for the first
+// complete read.
+func dynamoEnvironments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Freshness, error) {
 	regions, err := dynamoRegions(ctx, cfg, logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dc := cfg.Store.DynamoDB
 	reader, err := dynamo.NewRegions(regions, dynamo.RegionsOptions{
@@ -28,18 +29,20 @@ func dynamoEnvironments(ctx context.Context, role Role, cfg *config.Config, logg
 		Logger:         logger,
 	})
 	if err != nil {
-		return nil, errStore("store.dynamodb.regions", err)
+		return nil, nil, errStore("store.dynamodb.regions", err)
 	}
 	reg := registry.New(nil)
-	reg.EnableDiscovery()
+	fresh := source.NewFreshness(reg)
+	fresh.EnableDiscovery()
 	var snapshots *source.SnapshotDir
 	if cfg.SnapshotDir != "" {
 		snapshots = &source.SnapshotDir{Dir: cfg.SnapshotDir}
 	}
 	src := &source.Dynamo{
-		Reader:   reader,
-		Registry: reg,
-		Keys:     dc.EnvironmentKeys,
+		Reader:    reader,
+		Registry:  reg,
+		Freshness: fresh,
+		Keys:      dc.EnvironmentKeys,
 		// The api role on the dynamodb store merges the same v2 override
 		// items into the served document (admin.DocumentOverrides);
 		// everywhere else the source does.
@@ -61,5 +64,5 @@ func dynamoEnvironments(ctx context.Context, role Role, cfg *config.Config, logg
 	}
 	logger.Info("environments from dynamodb", "environments", which, "api_keys_table", dc.Tables.APIKeys,
 		"refresh_seconds", cfg.APIPollFrequencySeconds, "identity_overrides_merged", src.MergeOverrides)
-	return reg, nil
+	return reg, fresh, nil
 }

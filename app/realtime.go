@@ -22,11 +22,11 @@ type observability struct {
 	handler  http.Handler
 }
 
-func newObservability(cfg *config.Config, reg *registry.Registry) observability {
+func newObservability(cfg *config.Config, reg *registry.Registry, fresh *source.Freshness) observability {
 	if !cfg.MetricsOn() {
 		return observability{recorder: metrics.Nop{}}
 	}
-	p := metrics.NewPrometheus(reg)
+	p := metrics.NewPrometheus(reg, fresh)
 	return observability{recorder: p, handler: p.Handler()}
 }
 

@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/environment"
@@ -27,7 +26,7 @@ func TestEdgeRoutesMountsAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := registry.New([]registry.Pair{{ClientKey: "envkey"}})
-	reg.Env("envkey").Store(snap, time.Now())
+	reg.Env("envkey").Store(snap)
 	const token = "a-long-admin-token-123"
 	get := func(cfg *config.Config, path string) (int, string) {
 		h := edgeRoutes(cfg, reg, memstore.New(), nil, slog.New(slog.DiscardHandler))

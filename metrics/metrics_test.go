@@ -52,7 +52,7 @@ func TestEnabled(t *testing.T) {
 	if metrics.Enabled(nil) || metrics.Enabled(metrics.Nop{}) || metrics.Enabled(&metrics.Nop{}) {
 		t.Fatal("a no-op recorder counts as enabled")
 	}
-	if !metrics.Enabled(metrics.NewPrometheus(registry.New(nil))) {
+	if !metrics.Enabled(metrics.NewPrometheus(registry.New(nil), nil)) {
 		t.Fatal("Prometheus counts as disabled")
 	}
 }
@@ -70,8 +70,10 @@ func TestPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := reg.Envs()[0]
-	env.Store(snap, time.Now())
-	rec := metrics.NewPrometheus(reg)
+	fresh := source.NewFreshness(reg)
+	fresh.MarkFetched(env, time.Now())
+	env.Store(snap)
+	rec := metrics.NewPrometheus(reg, fresh)
 	rec.Request(metrics.EndpointFlags, 200, time.Millisecond)
 	rec.Request(metrics.EndpointFlags, 200, time.Millisecond)
 	rec.Request(metrics.EndpointIdentities, 422, time.Millisecond)
@@ -137,7 +139,7 @@ func TestPrometheus(t *testing.T) {
 // TestRequestAllocs: recording a request allocates nothing once its series
 // exists.
 func TestRequestAllocs(t *testing.T) {
-	rec := metrics.NewPrometheus(registry.New(nil))
+	rec := metrics.NewPrometheus(registry.New(nil), nil)
 	rec.Request(metrics.EndpointFlags, 200, time.Millisecond)
 	if allocs := testing.AllocsPerRun(1000, func() { rec.Request(metrics.EndpointFlags, 200, time.Millisecond) }); allocs != 0 {
 		t.Fatalf("Request allocates %v times", allocs)

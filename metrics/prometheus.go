@@ -51,8 +51,9 @@ type observerChild struct{ prometheus.Observer }
 
 // NewPrometheus returns a Recorder registering its series, the Go runtime's
 // and the process's (RSS, file descriptors) in a registry of its own. reg
-// gives the per-environment document series and the environment labels.
-func NewPrometheus(reg *registry.Registry) *Prometheus {
+// gives the per-environment document series and the environment labels;
+// fresh, the age of each document (nil: no age series).
+func NewPrometheus(reg *registry.Registry, fresh Freshness) *Prometheus {
 	p := &Prometheus{reg: prometheus.NewRegistry(), labels: &envLabels{byEnv: map[*registry.Env]string{}}}
 	p.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "http_requests_total",
@@ -102,7 +103,7 @@ func NewPrometheus(reg *registry.Registry) *Prometheus {
 	})
 	p.reg.MustRegister(p.requests, p.latency, p.polls, p.pollFailures, p.storeOps, p.storeErrors,
 		p.storeLatency, p.identities, p.streams, p.events, p.analytics,
-		&documentCollector{reg: reg, label: p.envLabel},
+		&documentCollector{reg: reg, fresh: fresh, label: p.envLabel},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, e := range reg.Envs() {
@@ -219,10 +220,19 @@ func oneOf(v string, set []string, fallback string) string {
 }
 
 // documentCollector reports each environment's document state at scrape
-// time, straight from the registry.
+// time, straight from the registry and the sources' freshness.
 type documentCollector struct {
 	reg   *registry.Registry
+	fresh Freshness
 	label func(*registry.Env) string
+}
+
+// Freshness tells when each environment's source last confirmed its
+// document (source.Freshness).
+type Freshness interface {
+	// LastSuccess is the time of env's last successful fetch, zero if
+	// none.
+	LastSuccess(env *registry.Env) time.Time
 }
 
 var (
@@ -257,7 +267,10 @@ func (c *documentCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(docLoaded, prometheus.GaugeValue, loaded, label)
-		if last := e.LastSuccess(); !last.IsZero() {
+		if c.fresh == nil {
+			continue
+		}
+		if last := c.fresh.LastSuccess(e); !last.IsZero() {
 			ch <- prometheus.MustNewConstMetric(docAge, prometheus.GaugeValue, now.Sub(last).Seconds(), label)
 		}
 	}

@@ -61,12 +61,13 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	reg := registry.New([]registry.Pair{{ClientKey: workload.ClientKey(profile), ServerKey: workload.ServerKey(profile)}})
 	logger := slog.New(slog.DiscardHandler)
 	p := &source.Poller{
-		APIURL:   api.URL(),
-		Interval: time.Minute, // only the first poll and refreshes
-		Timeout:  2 * time.Second,
-		Client:   source.NewHTTPClient(),
-		Registry: reg,
-		Logger:   logger,
+		APIURL:    api.URL(),
+		Interval:  time.Minute, // only the first poll and refreshes
+		Timeout:   2 * time.Second,
+		Client:    source.NewHTTPClient(),
+		Registry:  reg,
+		Freshness: source.NewFreshness(reg),
+		Logger:    logger,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fixture{api: api, reg: reg, env: reg.Envs()[0], poller: p, cancel: cancel, served: make(chan error, 1)}
@@ -75,14 +76,14 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	} else {
 		go p.Run(ctx)
 	}
-	f.prom = metrics.NewPrometheus(reg)
+	f.prom = metrics.NewPrometheus(reg, p.Freshness)
 	rt := fo.rt
 	rt.Registry, rt.Logger, rt.Metrics = reg, logger, f.prom
 	if rt.Refresh == nil {
 		rt.Refresh = p.Refresh
 	}
 	f.hub = realtime.New(ctx, rt)
-	h := server.New(server.Options{Registry: reg, Logger: logger, AllowOrigins: []string{"*"}, Routes: f.hub, Metrics: f.prom})
+	h := server.New(server.Options{Registry: reg, Readiness: p.Freshness, Logger: logger, AllowOrigins: []string{"*"}, Routes: f.hub, Metrics: f.prom})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +295,7 @@ func TestOneEventPerVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.env.Store(same, time.Now())
+	f.env.Store(same)
 	c.none(t, quiet)
 
 	for v := 2; v <= 4; v++ {
@@ -572,7 +573,7 @@ func TestDiscoveredEnvironments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Store(snap, time.Now())
+	env.Store(snap)
 	wantEvent(t, c.next(t, time.Second), snap)
 
 	f.reg.Reconcile(nil, time.Now())

@@ -46,13 +46,6 @@ func (r Reconciled) Changed() bool {
 	return len(r.Added)+len(r.Rekeyed)+len(r.Removed) > 0
 }
 
-// EnableDiscovery marks the set as discovered at run time: readiness then
-// waits for the first successful discovery (see Health).
-func (r *Registry) EnableDiscovery() { r.discovery.Store(true) }
-
-// LastDiscovery is when Reconcile last ran, zero if never.
-func (r *Registry) LastDiscovery() time.Time { return unixTime(r.lastDiscovery.Load()) }
-
 // Reconcile makes the discovered part of the set what the upstream listed,
 // as the Rust edge proxy does on every successful configuration fetch:
 //
@@ -70,13 +63,12 @@ func (r *Registry) LastDiscovery() time.Time { return unixTime(r.lastDiscovery.L
 //     removed.
 //
 // Only a successful fetch may call it: a failed one must leave the set as
-// it is. The index is rebuilt, and swapped in atomically, only when
+// it is; the caller records the success in its source.Freshness. The index is rebuilt, and swapped in atomically, only when
 // something changed. Additions and removals are announced on the change
 // feed.
 func (r *Registry) Reconcile(list []Discovered, now time.Time) Reconciled {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.lastDiscovery.Store(now.UnixNano())
 	cur := r.idx.Load()
 	var res Reconciled
 

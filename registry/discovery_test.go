@@ -186,9 +186,6 @@ func TestReconcile(t *testing.T) {
 			if !slices.Equal(reasons(got.Skipped), reasons(tt.last.Skipped)) {
 				t.Errorf("skipped %q, want %q", reasons(got.Skipped), reasons(tt.last.Skipped))
 			}
-			if !r.LastDiscovery().Equal(now) {
-				t.Errorf("LastDiscovery = %v, want %v", r.LastDiscovery(), now)
-			}
 		})
 	}
 }
@@ -201,7 +198,7 @@ func TestReconcileKeepsEnv(t *testing.T) {
 	r.Reconcile([]Discovered{{ClientKey: "envA", ServerKeys: active("ser.a1")}}, now)
 	env := r.Env("envA")
 	snap := &environment.Snapshot{APIKey: "envA"}
-	env.Store(snap, now)
+	env.Store(snap)
 	env.CountUse(Identities)
 
 	r.Reconcile([]Discovered{{ClientKey: "envA", ServerKeys: active("ser.a2")}}, now)
@@ -269,45 +266,12 @@ func TestChangeFeedAddRemove(t *testing.T) {
 	})
 	now := time.Now()
 	r.Reconcile([]Discovered{{ClientKey: "envA", ServerKeys: active("ser.a")}}, now)
-	r.Env("envA").Store(&environment.Snapshot{}, now)
+	r.Env("envA").Store(&environment.Snapshot{})
 	r.Reconcile([]Discovered{{ClientKey: "envA", ServerKeys: active("ser.a")}}, now) // unchanged: nothing
 	r.Reconcile(nil, now)
 	want := []string{"envA:1:false->false", "envA:0:false->true", "envA:2:true->false"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("changes = %q, want %q", got, want)
-	}
-}
-
-func TestHealthDiscovery(t *testing.T) {
-	now := time.Now()
-	poll, grace := 10*time.Second, 30*time.Second
-	r := New(nil)
-	if h := r.Health(now, poll, grace, true); !h.Ready {
-		t.Fatalf("no environments and no discovery: %+v (Flagsmith's rule: ready)", h)
-	}
-	r.EnableDiscovery()
-	if h := r.Health(now, poll, grace, true); h.Ready || h.Reason != ReasonNotUpdated {
-		t.Fatalf("discovery never succeeded: %+v", h)
-	}
-	r.Reconcile(nil, now.Add(-39*time.Second))
-	if h := r.Health(now, poll, grace, true); !h.Ready {
-		t.Fatalf("discovered nothing, recently: %+v", h)
-	}
-	r.Reconcile([]Discovered{{ClientKey: "envA", ServerKeys: active("ser.a")}}, now.Add(-5*time.Second))
-	if h := r.Health(now, poll, grace, true); h.Ready || h.Reason != ReasonNotUpdated {
-		t.Fatalf("a discovered environment without a document: %+v", h)
-	}
-	r.Env("envA").MarkFetched(now.Add(-time.Second))
-	if h := r.Health(now, poll, grace, true); !h.Ready {
-		t.Fatalf("all fresh: %+v", h)
-	}
-	// Discovery failing since 41 s ago: past 10 s + 30 s × 1.
-	r.Reconcile([]Discovered{{ClientKey: "envA", ServerKeys: active("ser.a")}}, now.Add(-41*time.Second))
-	if h := r.Health(now, poll, grace, true); h.Ready || h.Reason != ReasonStale {
-		t.Fatalf("discovery stale: %+v", h)
-	}
-	if h := r.Health(now, poll, 0, false); !h.Ready {
-		t.Fatalf("grace disabled: %+v", h)
 	}
 }
 

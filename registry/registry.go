@@ -62,11 +62,6 @@ type Env struct {
 	// removed is set once the environment has left the set.
 	removed atomic.Bool
 	snap    atomic.Pointer[environment.Snapshot]
-	// lastSuccess is when the upstream last answered with a usable
-	// document (a 200 or a 304), in Unix nanoseconds; 0 is never.
-	lastSuccess atomic.Int64
-	// warm is set while the snapshot came from disk, not the upstream.
-	warm atomic.Bool
 	// uses counts served requests per resource, for usage reporting.
 	uses [NumResources]atomic.Int64
 	feed *feed
@@ -159,10 +154,6 @@ type Registry struct {
 	// mu serialises changes to the set (Reconcile).
 	mu   sync.Mutex
 	feed feed
-	// discovery: whether the set is discovered at run time, and when
-	// that last succeeded (Unix nanoseconds; 0 never).
-	discovery     atomic.Bool
-	lastDiscovery atomic.Int64
 }
 
 // index is an immutable view of the set: built whole, swapped in
@@ -310,11 +301,11 @@ func (r *Registry) Lookup(key string) (*Env, environment.KeyKind, bool) {
 	return l.env, l.kind, true
 }
 
-// Store swaps in a new snapshot that came from the upstream or a file.
-func (e *Env) Store(s *environment.Snapshot, now time.Time) {
+// Store swaps in a new snapshot that came from the upstream or a file, and
+// announces it when it differs from the current one. The source records
+// the fetch in its source.Freshness.
+func (e *Env) Store(s *environment.Snapshot) {
 	old := e.snap.Swap(s)
-	e.warm.Store(false)
-	e.lastSuccess.Store(now.UnixNano())
 	e.announce(old, s)
 }
 
@@ -324,82 +315,15 @@ func (e *Env) announce(old, s *environment.Snapshot) {
 	}
 }
 
-// StoreWarm installs a snapshot read from the warm-start directory. It does
-// not count as a successful fetch.
-func (e *Env) StoreWarm(s *environment.Snapshot) {
+// StoreWarm installs a snapshot read from the warm-start directory, only
+// into an empty slot: a document already there (fetched, or read from a
+// file) wins. It reports whether s was installed.
+func (e *Env) StoreWarm(s *environment.Snapshot) bool {
 	if e.snap.CompareAndSwap(nil, s) {
-		e.warm.Store(true)
 		e.announce(nil, s)
+		return true
 	}
-}
-
-// MarkFetched records a successful fetch that did not change the document
-// (a 304 or identical bytes).
-func (e *Env) MarkFetched(now time.Time) { e.lastSuccess.Store(now.UnixNano()) }
-
-// LastSuccess is the time of the last successful fetch, zero if none.
-func (e *Env) LastSuccess() time.Time { return unixTime(e.lastSuccess.Load()) }
-
-func unixTime(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
-// Warm reports whether the snapshot came from disk and has not been
-// confirmed by the upstream yet.
-func (e *Env) Warm() bool { return e.warm.Load() }
-
-// Health is the readiness verdict.
-type Health struct {
-	Ready bool
-	// Reason is nil when ready, else Flagsmith's edge-proxy wording.
-	Reason         string
-	LastSuccessful time.Time // the oldest environment's last success
-}
-
-// Reasons, worded as Flagsmith's edge proxy words them.
-const (
-	ReasonNotUpdated = "environment document(s) not updated."
-	ReasonStale      = "environment document(s) stale."
-)
-
-// Health applies the edge proxy's readiness rule to the current set: every
-// environment must have been fetched, and, unless grace is disabled, within
-// pollInterval + grace × number of environments. When the set is
-// discovered (EnableDiscovery), the discovery counts as one more thing to
-// keep fresh: it must have succeeded once, and recently enough by the same
-// rule (with at least one environment's grace), so that a proxy whose
-// proxy key never worked, or stopped working, is not reported ready.
-func (r *Registry) Health(now time.Time, pollInterval, grace time.Duration, graceEnabled bool) Health {
-	envs := r.Envs()
-	var oldest time.Time
-	n := len(envs)
-	if r.discovery.Load() {
-		oldest = r.LastDiscovery()
-		if oldest.IsZero() {
-			return Health{Reason: ReasonNotUpdated}
-		}
-		n = max(n, 1)
-	}
-	for _, e := range envs {
-		last := e.LastSuccess()
-		if last.IsZero() {
-			return Health{Reason: ReasonNotUpdated}
-		}
-		if oldest.IsZero() || last.Before(oldest) {
-			oldest = last
-		}
-	}
-	h := Health{Ready: true, LastSuccessful: oldest}
-	if graceEnabled && !oldest.IsZero() {
-		limit := pollInterval + grace*time.Duration(n)
-		if now.Sub(oldest) > limit {
-			h.Ready, h.Reason = false, ReasonStale
-		}
-	}
-	return h
+	return false
 }
 
 // Redact shortens a key for logs: enough to tell keys apart, never the

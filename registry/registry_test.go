@@ -39,31 +39,6 @@ func TestLookup(t *testing.T) {
 	}
 }
 
-func TestHealth(t *testing.T) {
-	now := time.Now()
-	r := New([]Pair{{ClientKey: "a"}, {ClientKey: "b"}})
-	if h := r.Health(now, 10*time.Second, 30*time.Second, true); h.Ready || h.Reason != ReasonNotUpdated {
-		t.Fatalf("nothing fetched: %+v", h)
-	}
-	r.Envs()[0].MarkFetched(now.Add(-5 * time.Second))
-	if h := r.Health(now, 10*time.Second, 30*time.Second, true); h.Ready {
-		t.Fatal("ready with one environment never fetched")
-	}
-	// Limit: 10s + 30s × 2 environments = 70s.
-	r.Envs()[1].MarkFetched(now.Add(-69 * time.Second))
-	h := r.Health(now, 10*time.Second, 30*time.Second, true)
-	if !h.Ready || !h.LastSuccessful.Equal(now.Add(-69*time.Second).Truncate(0)) {
-		t.Fatalf("within the limit: %+v", h)
-	}
-	r.Envs()[1].MarkFetched(now.Add(-71 * time.Second))
-	if h := r.Health(now, 10*time.Second, 30*time.Second, true); h.Ready || h.Reason != ReasonStale {
-		t.Fatalf("past the limit: %+v", h)
-	}
-	if h := r.Health(now, 10*time.Second, 0, false); !h.Ready {
-		t.Fatal("with grace disabled a fetched environment never goes stale")
-	}
-}
-
 func TestRedact(t *testing.T) {
 	tests := map[string]string{
 		"abcdefghijklmnop":     "abcd…",
@@ -117,10 +92,9 @@ func TestChangeFeed(t *testing.T) {
 	r.Subscribe(func(Change) { second++ })
 	a1 := &environment.Snapshot{APIKey: "v1"}
 	a2 := &environment.Snapshot{APIKey: "v2"}
-	now := time.Now()
-	r.Env("clientA").Store(a1, now)
-	r.Env("clientA").Store(a1, now) // the same snapshot again: no change
-	r.Env("clientA").Store(a2, now)
+	r.Env("clientA").Store(a1)
+	r.Env("clientA").Store(a1) // the same snapshot again: no change
+	r.Env("clientA").Store(a2)
 	r.Env("clientB").StoreWarm(a1)
 	r.Env("clientB").StoreWarm(a2) // warm start only fills an empty slot
 	want := []string{"clientA:nil->v1", "clientA:v1->v2", "clientB:nil->v1"}
@@ -128,7 +102,7 @@ func TestChangeFeed(t *testing.T) {
 		t.Fatalf("changes = %q, want %q", got, want)
 	}
 	unsubscribe()
-	r.Env("clientB").Store(a2, now)
+	r.Env("clientB").Store(a2)
 	if len(got) != len(want) {
 		t.Errorf("an unsubscribed function was called: %q", got)
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/fledge-flags/fledge/bench/workload"
 	"github.com/fledge-flags/fledge/metrics"
@@ -30,9 +29,9 @@ func BenchmarkHandler(b *testing.B) {
 			b.Fatal(err)
 		}
 		reg := registry.New([]registry.Pair{{ClientKey: workload.ClientKey(p), ServerKey: workload.ServerKey(p)}})
-		reg.Envs()[0].Store(snap, time.Now())
+		reg.Envs()[0].Store(snap)
 		off := New(Options{Registry: reg})
-		on := New(Options{Registry: reg, Metrics: metrics.NewPrometheus(reg)})
+		on := New(Options{Registry: reg, Metrics: metrics.NewPrometheus(reg, nil)})
 		body := workload.IdentityBody(p, "bench-user-42")
 		cases := []struct {
 			name, method, path string

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/fledge-flags/fledge/bench/workload"
 	"github.com/fledge-flags/fledge/environment"
@@ -70,7 +69,7 @@ func TestPreparedBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := registry.New([]registry.Pair{{ClientKey: clientKey, ServerKey: serverKey}})
-	reg.Envs()[0].Store(snap, time.Now())
+	reg.Envs()[0].Store(snap)
 	h := New(Options{Registry: reg, AllowOrigins: []string{"*"}})
 	tests := []struct {
 		name, path, key string

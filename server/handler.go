@@ -23,6 +23,7 @@ import (
 	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/sdk"
+	"github.com/fledge-flags/fledge/source"
 )
 
 // Options configures the handler.
@@ -41,6 +42,10 @@ type Options struct {
 	AccessLog   bool
 	// ClientIP extracts the address used in the access log.
 	ClientIP func(*http.Request) string
+	// Readiness gives the readiness verdict: the sources' record of how
+	// fresh the documents are (source.Freshness). nil: nothing is known
+	// fresh, and readiness answers 503 "not updated".
+	Readiness Readiness
 	// Health settings: the readiness rule of the Flagsmith edge proxy.
 	PollInterval time.Duration
 	Grace        time.Duration
@@ -89,6 +94,12 @@ type Options struct {
 	// metrics.Nop leaves the recording out of the request path.
 	Metrics metrics.Recorder
 	now     func() time.Time
+}
+
+// Readiness applies the Flagsmith edge proxy's readiness rule;
+// source.Freshness does.
+type Readiness interface {
+	Health(now time.Time, pollInterval, grace time.Duration, graceEnabled bool) source.Health
 }
 
 // Handler serves every endpoint.

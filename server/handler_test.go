@@ -40,8 +40,10 @@ func newTestHandler(t testing.TB, mutate func(*Options)) (*Handler, *registry.En
 	}
 	reg := registry.New([]registry.Pair{{ClientKey: clientKey, ServerKey: serverKey}})
 	env := reg.Envs()[0]
-	env.Store(snap, time.Now())
-	opt := Options{Registry: reg, AllowOrigins: []string{"*"}, PollInterval: 10 * time.Second, Grace: 30 * time.Second, GraceEnabled: true}
+	fresh := source.NewFreshness(reg)
+	fresh.MarkFetched(env, time.Now())
+	env.Store(snap)
+	opt := Options{Registry: reg, Readiness: fresh, AllowOrigins: []string{"*"}, PollInterval: 10 * time.Second, Grace: 30 * time.Second, GraceEnabled: true}
 	if mutate != nil {
 		mutate(&opt)
 	}
@@ -173,19 +175,20 @@ func TestReadinessGraceRule(t *testing.T) {
 		}
 	}
 	check(200, `"status":"ok"`)
+	fresh := h.opt.Readiness.(*source.Freshness)
 	// poll 10s + grace 30s × 1 environment = 40s.
-	env.MarkFetched(now.Add(-39 * time.Second))
+	fresh.MarkFetched(env, now.Add(-39*time.Second))
 	check(200, "")
-	env.MarkFetched(now.Add(-41 * time.Second))
-	check(503, registry.ReasonStale)
+	fresh.MarkFetched(env, now.Add(-41*time.Second))
+	check(503, source.ReasonStale)
 	h.opt.GraceEnabled = false // grace: null
 	check(200, "")
 	if rec := do(h, "GET", "/proxy/health/liveness", ""); rec.Code != 200 {
 		t.Fatal("liveness must always be 200")
 	}
 	reg := registry.New([]registry.Pair{{ClientKey: "a", ServerKey: "ser.a"}})
-	h2 := New(Options{Registry: reg, GraceEnabled: true, PollInterval: time.Second})
-	if rec := do(h2, "GET", "/proxy/health/readiness", ""); rec.Code != 503 || !strings.Contains(rec.Body.String(), registry.ReasonNotUpdated) {
+	h2 := New(Options{Registry: reg, Readiness: source.NewFreshness(reg), GraceEnabled: true, PollInterval: time.Second})
+	if rec := do(h2, "GET", "/proxy/health/readiness", ""); rec.Code != 503 || !strings.Contains(rec.Body.String(), source.ReasonNotUpdated) {
 		t.Fatalf("never fetched: %d %s", rec.Code, rec.Body)
 	}
 	if rec := do(h2, "GET", "/api/v1/flags/", "", "X-Environment-Key", "a"); rec.Code != 503 {
@@ -229,7 +232,7 @@ func TestAllowClientTraitsFalse(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, env := newTestHandler(t, nil)
-	env.Store(snap, time.Now())
+	env.Store(snap)
 	body := `{"identifier":"u1","traits":[{"trait_key":"plan","trait_value":"beta"}]}`
 	client := do(h, "POST", "/api/v1/identities/", body, "X-Environment-Key", clientKey)
 	server := do(h, "POST", "/api/v1/identities/", body, "X-Environment-Key", serverKey)
@@ -262,7 +265,7 @@ func TestIdentityCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Store(snap, time.Now())
+	env.Store(snap)
 	after := do(h, "POST", "/api/v1/identities/", body, "X-Environment-Key", clientKey)
 	if !strings.Contains(after.Body.String(), `"v2-new"`) {
 		t.Fatalf("stale cached response after a document change: %s", after.Body)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/fledge-flags/fledge/source"
 )
 
 func (h *Handler) liveness(w http.ResponseWriter, r *http.Request) {
@@ -14,7 +16,10 @@ func (h *Handler) liveness(w http.ResponseWriter, r *http.Request) {
 // readiness answers as the Flagsmith edge proxy does: 200 with status ok
 // while every environment is fresh, else 503 with the reason.
 func (h *Handler) readiness(w http.ResponseWriter, r *http.Request) {
-	hs := h.opt.Registry.Health(h.opt.now(), h.opt.PollInterval, h.opt.Grace, h.opt.GraceEnabled && !h.opt.Offline)
+	hs := source.Health{Reason: source.ReasonNotUpdated}
+	if h.opt.Readiness != nil {
+		hs = h.opt.Readiness.Health(h.opt.now(), h.opt.PollInterval, h.opt.Grace, h.opt.GraceEnabled && !h.opt.Offline)
+	}
 	body := struct {
 		Status               string  `json:"status"`
 		Reason               *string `json:"reason"`

@@ -104,7 +104,7 @@ func BenchmarkMetricsMiddleware(b *testing.B) {
 		h    http.Handler
 	}{
 		{"bare", endpoint},
-		{"metrics", Chain(endpoint, Metrics(metrics.NewPrometheus(reg)))},
+		{"metrics", Chain(endpoint, Metrics(metrics.NewPrometheus(reg, nil)))},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/api/v1/flags/", nil)

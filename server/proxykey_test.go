@@ -103,13 +103,14 @@ func newProxyKeyRig(t *testing.T) *proxyKeyRig {
 	api.SetProxyKey(rigProxyKey)
 	api.SetDocument(serverKey, doc) // the static pair's
 	reg := registry.New([]registry.Pair{{ClientKey: clientKey, ServerKey: serverKey}})
-	reg.EnableDiscovery()
+	fresh := source.NewFreshness(reg)
+	fresh.EnableDiscovery()
 	logger := slog.New(slog.DiscardHandler)
 	p := &source.Poller{APIURL: api.URL(), Interval: time.Hour, Timeout: 2 * time.Second, Client: source.NewHTTPClient(),
-		Registry: reg, Logger: logger, ProxyKey: rigProxyKey}
+		Registry: reg, Freshness: fresh, Logger: logger, ProxyKey: rigProxyKey}
 	rep := usage.New(usage.Options{APIURL: api.URL(), ProxyKey: rigProxyKey, Registry: reg, Logger: logger})
 	t.Cleanup(rep.Close)
-	h := New(Options{Registry: reg, Logger: logger, CountUsage: true, PollInterval: time.Hour, Grace: time.Hour, GraceEnabled: true})
+	h := New(Options{Registry: reg, Readiness: fresh, Logger: logger, CountUsage: true, PollInterval: time.Hour, Grace: time.Hour, GraceEnabled: true})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &proxyKeyRig{api: api, reg: reg, poller: p, rep: rep, url: srv.URL, doc: doc}

@@ -22,7 +22,7 @@ func TestColdStartRetriesSoon(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	f.api.Fail(fakeapi.FaultNone, 0)
 	deadline := time.Now().Add(5 * time.Second)
-	for f.env.LastSuccess().IsZero() {
+	for f.fresh.LastSuccess(f.env).IsZero() {
 		if time.Now().After(deadline) {
 			t.Fatalf("no document %v after start with a 30 s interval; logs:\n%s", time.Since(start).Round(time.Millisecond), f.logs)
 		}

@@ -44,7 +44,9 @@ func (p *Poller) discover(ctx context.Context) bool {
 		p.logger().Error("proxy configuration fetch failed", attrs...)
 		return false
 	}
-	res := p.Registry.Reconcile(list, p.clock())
+	now := p.clock()
+	res := p.Registry.Reconcile(list, now)
+	p.fresh().MarkDiscovered(now)
 	log := p.logger()
 	for _, s := range res.Skipped {
 		level := slog.LevelWarn
@@ -57,7 +59,7 @@ func (p *Poller) discover(ctx context.Context) bool {
 		log.Info("environment added", "client_key", redact.Key(k))
 		if p.Snapshots != nil {
 			if env := p.Registry.Env(k); env != nil {
-				p.Snapshots.loadOne(env, log)
+				p.Snapshots.loadOne(env, p.fresh(), log)
 			}
 		}
 	}

@@ -43,7 +43,7 @@ func newDiscoveryFixture(t *testing.T, envs ...fakeapi.ProxyEnvironment) *discov
 	t.Helper()
 	f := newFixture(t)
 	f.poller.ProxyKey = testProxyKey
-	f.reg.EnableDiscovery()
+	f.fresh.EnableDiscovery()
 	f.api.SetProxyKey(testProxyKey)
 	d := &discoveryFixture{f}
 	d.setEnvs(t, envs...)
@@ -98,7 +98,7 @@ func TestDiscoveryAddRemove(t *testing.T) {
 	if got, want := served(f.reg, keys...), staticClient+":200 "+staticServer+":200 envA:200 ser.a:200 envB:200 ser.b:200 envC:401 ser.c:401"; got != want {
 		t.Fatalf("after the first pass:\n got %s\nwant %s\n%s", got, want, f.logs)
 	}
-	if h := f.reg.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
+	if h := f.fresh.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
 		t.Errorf("not ready after a complete pass: %+v", h)
 	}
 
@@ -263,7 +263,7 @@ func TestRotationThroughPoller(t *testing.T) {
 			t.Error("the deactivated key was still used to fetch the document")
 		}
 	}
-	if h := f.reg.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
+	if h := f.fresh.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
 		t.Errorf("not ready after rotation: %+v\n%s", h, f.logs)
 	}
 }
@@ -366,10 +366,10 @@ func TestDiscoveredWarmStart(t *testing.T) {
 	g.api.SetDocument("ser.a", nil) // the document fetch now gets 403
 	g.poll(t)
 	e := g.reg.Env("envA")
-	if e == nil || e.Snapshot() == nil || !e.Warm() {
+	if e == nil || e.Snapshot() == nil || !g.fresh.Warm(e) {
 		t.Fatalf("the added environment did not get its saved document:\n%s", g.logs)
 	}
-	if h := g.reg.Health(time.Now(), time.Second, time.Second, true); h.Ready {
+	if h := g.fresh.Health(time.Now(), time.Second, time.Second, true); h.Ready {
 		t.Error("ready on a warm-start document the upstream never confirmed")
 	}
 }

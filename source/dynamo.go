@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/fledge-flags/fledge/identity/dynamo"
@@ -41,11 +42,15 @@ type DynamoReader interface {
 // A failure of any step is logged with redacted keys and leaves what it
 // would have changed as it was: nothing is removed but by a successful
 // scan that no longer lists it. Readiness follows the poller's rule: the
-// set must have been read (Registry.EnableDiscovery, which the caller
+// set must have been read (Freshness.EnableDiscovery, which the caller
 // sets) and every document read within the interval plus grace.
 type Dynamo struct {
 	Reader   DynamoReader
 	Registry *registry.Registry
+	// Freshness records every successful read of the set and of each
+	// document, for readiness and metrics; nil: the source keeps one of
+	// its own.
+	Freshness *Freshness
 	// Keys are the client-side keys to serve; empty: every environment in
 	// flagsmith_environments.
 	Keys []string
@@ -61,7 +66,18 @@ type Dynamo struct {
 	// Snapshots, if set, persists every new document for warm starts.
 	Snapshots *SnapshotDir
 	// now is replaceable in tests.
-	now func() time.Time
+	now       func() time.Time
+	freshOnce sync.Once
+}
+
+// fresh is the Freshness the source records into.
+func (d *Dynamo) fresh() *Freshness {
+	d.freshOnce.Do(func() {
+		if d.Freshness == nil {
+			d.Freshness = NewFreshness(d.Registry)
+		}
+	})
+	return d.Freshness
 }
 
 // docResult is one environment's read document or why there is none.
@@ -89,11 +105,12 @@ func (d *Dynamo) Run(ctx context.Context) {
 }
 
 func (d *Dynamo) cold() bool {
-	if d.Registry.LastDiscovery().IsZero() {
+	fresh := d.fresh()
+	if fresh.LastDiscovery().IsZero() {
 		return true
 	}
 	for _, env := range d.Registry.Envs() {
-		if env.LastSuccess().IsZero() {
+		if fresh.LastSuccess(env).IsZero() {
 			return true
 		}
 	}
@@ -201,7 +218,9 @@ func (d *Dynamo) reconcile(ctx context.Context, listed []string, keys []dynamo.A
 	for i, ck := range listed {
 		list[i] = registry.Discovered{ClientKey: ck, ServerKeys: byClient[ck], KeyOptional: true}
 	}
-	res := d.Registry.Reconcile(list, d.clock())
+	now := d.clock()
+	res := d.Registry.Reconcile(list, now)
+	d.fresh().MarkDiscovered(now)
 	log := d.logger()
 	for _, s := range res.Skipped {
 		log.Log(ctx, slog.LevelWarn, "dynamodb: environment skipped", "client_key", registry.Redact(s.ClientKey), "reason", s.Reason)
@@ -210,7 +229,7 @@ func (d *Dynamo) reconcile(ctx context.Context, listed []string, keys []dynamo.A
 		log.Info("environment added", "client_key", registry.Redact(k))
 		if d.Snapshots != nil {
 			if env := d.Registry.Env(k); env != nil {
-				d.Snapshots.loadOne(env, log)
+				d.Snapshots.loadOne(env, d.fresh(), log)
 			}
 		}
 	}
@@ -232,8 +251,9 @@ func (d *Dynamo) install(ctx context.Context, env *registry.Env, raw []byte) err
 		}
 	}
 	cur := env.Snapshot()
-	if cur != nil && cur.SourceSum == sha256.Sum256(raw) && !env.Warm() {
-		env.MarkFetched(d.clock())
+	fresh := d.fresh()
+	if cur != nil && cur.SourceSum == sha256.Sum256(raw) && !fresh.Warm(env) {
+		fresh.MarkFetched(env, d.clock())
 		return nil
 	}
 	snap, err := Build(raw, d.logger(), env.ClientKey)
@@ -243,7 +263,8 @@ func (d *Dynamo) install(ctx context.Context, env *registry.Env, raw []byte) err
 	if env.Removed() {
 		return nil
 	}
-	env.Store(snap, d.clock())
+	fresh.MarkFetched(env, d.clock())
+	env.Store(snap)
 	d.logger().Info("environment document updated", "client_key", registry.Redact(env.ClientKey),
 		"updated_at", snap.UpdatedAt, "bytes", len(raw), "source", "dynamodb")
 	if d.Snapshots != nil {

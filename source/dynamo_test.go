@@ -131,8 +131,8 @@ func flagValue(t *testing.T, body, name string) any {
 	return nil
 }
 
-func newHandler(reg *registry.Registry) http.Handler {
-	return server.New(server.Options{Registry: reg, Logger: discard, AllowOrigins: []string{"*"},
+func newHandler(reg *registry.Registry, fresh *source.Freshness) http.Handler {
+	return server.New(server.Options{Registry: reg, Readiness: fresh, Logger: discard, AllowOrigins: []string{"*"},
 		PollInterval: time.Second, Grace: time.Second, GraceEnabled: true})
 }
 
@@ -181,13 +181,14 @@ func TestDynamoSourceServesCoreItems(t *testing.T) {
 				t.Fatal(err)
 			}
 			reg := registry.New(nil)
-			reg.EnableDiscovery()
-			src := &source.Dynamo{Reader: de.store, Registry: reg, MergeOverrides: tt.merge,
+			fresh := source.NewFreshness(reg)
+			fresh.EnableDiscovery()
+			src := &source.Dynamo{Reader: de.store, Registry: reg, Freshness: fresh, MergeOverrides: tt.merge,
 				Interval: time.Second, Timeout: 10 * time.Second, Logger: discard}
 			if tt.keys {
 				src.Keys = []string{client}
 			}
-			h := newHandler(reg)
+			h := newHandler(reg, fresh)
 			if code, _ := get(t, h, "/api/v1/flags/", client); code != http.StatusUnauthorized {
 				t.Fatalf("before the first refresh: %d, want 401", code)
 			}
@@ -261,7 +262,7 @@ func TestDynamoSourceServesCoreItems(t *testing.T) {
 					t.Errorf("identity override %+v", o)
 				}
 			}
-			if h := reg.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
+			if h := fresh.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
 				t.Errorf("not ready after a refresh: %+v", h)
 			}
 		})
@@ -290,9 +291,10 @@ func TestDynamoSourceRefresh(t *testing.T) {
 	must(de.w.PutAPIKey(ctx, coreitems.APIKey{Key: "ser.a-expiring", ClientKey: a, ID: 4, Active: true, ExpiresAt: &soon}))
 
 	reg := registry.New(nil)
-	reg.EnableDiscovery()
-	src := &source.Dynamo{Reader: de.store, Registry: reg, MergeOverrides: true, Interval: time.Second, Timeout: 10 * time.Second, Logger: discard}
-	h := newHandler(reg)
+	fresh := source.NewFreshness(reg)
+	fresh.EnableDiscovery()
+	src := &source.Dynamo{Reader: de.store, Registry: reg, Freshness: fresh, MergeOverrides: true, Interval: time.Second, Timeout: 10 * time.Second, Logger: discard}
+	h := newHandler(reg, fresh)
 	src.Refresh(ctx)
 
 	status := func(key string) int { code, _ := get(t, h, "/api/v1/flags/", key); return code }
@@ -304,13 +306,13 @@ func TestDynamoSourceRefresh(t *testing.T) {
 	first := reg.Env(a).Snapshot()
 
 	t.Run("unchanged document is not compiled again", func(t *testing.T) {
-		before := reg.Env(a).LastSuccess()
+		before := fresh.LastSuccess(reg.Env(a))
 		time.Sleep(5 * time.Millisecond)
 		src.Refresh(ctx)
 		if reg.Env(a).Snapshot() != first {
 			t.Error("snapshot replaced though the item did not change")
 		}
-		if !reg.Env(a).LastSuccess().After(before) {
+		if !fresh.LastSuccess(reg.Env(a)).After(before) {
 			t.Error("an unchanged read was not marked as fetched")
 		}
 	})
@@ -377,11 +379,12 @@ func TestDynamoSourceKeepsServingOnFailure(t *testing.T) {
 	for _, keys := range [][]string{nil, {a}} {
 		t.Run(fmt.Sprintf("keys %v", keys), func(t *testing.T) {
 			reg := registry.New(nil)
-			reg.EnableDiscovery()
-			src := &source.Dynamo{Reader: de.store, Registry: reg, Keys: keys, MergeOverrides: true, Interval: time.Second, Timeout: 2 * time.Second, Logger: discard}
-			h := newHandler(reg)
+			fresh := source.NewFreshness(reg)
+			fresh.EnableDiscovery()
+			src := &source.Dynamo{Reader: de.store, Registry: reg, Freshness: fresh, Keys: keys, MergeOverrides: true, Interval: time.Second, Timeout: 2 * time.Second, Logger: discard}
+			h := newHandler(reg, fresh)
 			src.Refresh(ctx)
-			lastRead, lastSet := reg.Env(a).LastSuccess(), reg.LastDiscovery()
+			lastRead, lastSet := fresh.LastSuccess(reg.Env(a)), fresh.LastDiscovery()
 
 			srv.Stop()
 			src.Refresh(ctx)
@@ -390,16 +393,16 @@ func TestDynamoSourceKeepsServingOnFailure(t *testing.T) {
 					t.Errorf("%s during the outage: %d %s", key, code, body)
 				}
 			}
-			if !reg.Env(a).LastSuccess().Equal(lastRead) || !reg.LastDiscovery().Equal(lastSet) {
+			if !fresh.LastSuccess(reg.Env(a)).Equal(lastRead) || !fresh.LastDiscovery().Equal(lastSet) {
 				t.Error("a failed refresh counted as a read")
 			}
-			if h := reg.Health(time.Now().Add(time.Minute), time.Second, time.Second, true); h.Ready {
+			if h := fresh.Health(time.Now().Add(time.Minute), time.Second, time.Second, true); h.Ready {
 				t.Error("ready long after the last read")
 			}
 
 			srv.Restart()
 			src.Refresh(ctx)
-			if !reg.Env(a).LastSuccess().After(lastRead) {
+			if !fresh.LastSuccess(reg.Env(a)).After(lastRead) {
 				t.Error("refresh after the outage not marked")
 			}
 		})

@@ -86,17 +86,18 @@ func (d *SnapshotDir) redactErr(err error, clientKey string) string {
 	return strings.ReplaceAll(err.Error(), full, filepath.Join(filepath.Dir(full), redact.Key(base)+".json"))
 }
 
-// LoadInto installs every saved snapshot into the registry as a warm start.
-// A missing or unreadable snapshot is logged and skipped: it must not stop
-// the proxy from starting.
-func (d *SnapshotDir) LoadInto(reg *registry.Registry, logger *slog.Logger) {
+// LoadInto installs every saved snapshot into the registry as a warm start,
+// recorded as such in fresh. A missing or unreadable snapshot is logged and
+// skipped: it must not stop the proxy from starting.
+func (d *SnapshotDir) LoadInto(reg *registry.Registry, fresh *Freshness, logger *slog.Logger) {
 	for _, env := range reg.Envs() {
-		d.loadOne(env, logger)
+		d.loadOne(env, fresh, logger)
 	}
 }
 
-// loadOne installs env's saved snapshot, if there is one, as a warm start.
-func (d *SnapshotDir) loadOne(env *registry.Env, logger *slog.Logger) {
+// loadOne installs env's saved snapshot, if there is one, as a warm start,
+// into an empty slot only.
+func (d *SnapshotDir) loadOne(env *registry.Env, fresh *Freshness, logger *slog.Logger) {
 	raw, err := ReadFileCapped(d.path(env.ClientKey))
 	if errors.Is(err, fs.ErrNotExist) {
 		return
@@ -110,7 +111,9 @@ func (d *SnapshotDir) loadOne(env *registry.Env, logger *slog.Logger) {
 		logger.Warn("warm-start snapshot unusable", "client_key", registry.Redact(env.ClientKey), "error", err.Error())
 		return
 	}
-	env.StoreWarm(snap)
+	if env.StoreWarm(snap) {
+		fresh.MarkWarm(env)
+	}
 	age := ""
 	if !snap.UpdatedAt.IsZero() {
 		age = time.Since(snap.UpdatedAt).Round(time.Second).String()

@@ -1,6 +1,7 @@
 // Package source brings environment documents in: it polls the Flagsmith
 // API, reads documents from files (offline mode), and keeps the last good
-// document of each environment on disk for warm starts.
+// document of each environment on disk for warm starts. The sources also
+// track how fresh the documents are (Freshness), which decides readiness.
 package source
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
@@ -38,7 +40,10 @@ type Poller struct {
 	Timeout  time.Duration
 	Client   *http.Client
 	Registry *registry.Registry
-	Logger   *slog.Logger
+	// Freshness records every successful fetch and discovery, for
+	// readiness and metrics; nil: the poller keeps one of its own.
+	Freshness *Freshness
+	Logger    *slog.Logger
 	// Snapshots, if set, persists every new document for warm starts.
 	Snapshots *SnapshotDir
 	// MaxDocumentBytes defaults to DefaultMaxDocumentBytes.
@@ -55,7 +60,18 @@ type Poller struct {
 	// X-Proxy-Key.
 	ProxyKey string
 	// now is replaceable in tests.
-	now func() time.Time
+	now       func() time.Time
+	freshOnce sync.Once
+}
+
+// fresh is the Freshness the poller records into.
+func (p *Poller) fresh() *Freshness {
+	p.freshOnce.Do(func() {
+		if p.Freshness == nil {
+			p.Freshness = NewFreshness(p.Registry)
+		}
+	})
+	return p.Freshness
 }
 
 // NewHTTPClient returns the client used for the upstream: it honours
@@ -105,7 +121,7 @@ func (p *Poller) Run(ctx context.Context) {
 
 // discoveryCold reports whether discovery is on and has never succeeded.
 func (p *Poller) discoveryCold() bool {
-	return p.ProxyKey != "" && p.Registry.LastDiscovery().IsZero()
+	return p.ProxyKey != "" && p.fresh().LastDiscovery().IsZero()
 }
 
 // FirstRetry is the first cold-start retry delay (see Run).
@@ -131,8 +147,9 @@ func (r *coldRetry) next() time.Duration {
 // snapshot does not count: the upstream has not confirmed it).
 func (p *Poller) cold() []*registry.Env {
 	var cold []*registry.Env
+	fresh := p.fresh()
 	for _, env := range p.Registry.Envs() {
-		if env.LastSuccess().IsZero() {
+		if fresh.LastSuccess(env).IsZero() {
 			cold = append(cold, env)
 		}
 	}
@@ -230,6 +247,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 		return errors.New("no valid server-side key to fetch the document with")
 	}
 	cur := env.Snapshot()
+	fresh := p.fresh()
 	first := p.APIURL + "/environment-document/"
 	limit := p.maxBytes()
 	var (
@@ -248,7 +266,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 		}
 		seen[next] = true
 		var ims time.Time
-		if len(pages) == 0 && cur != nil && !env.Warm() {
+		if len(pages) == 0 && cur != nil && !fresh.Warm(env) {
 			ims = cur.UpdatedAt
 		}
 		body, link, err := p.get(ctx, next, key, ims, limit-total, limit)
@@ -256,7 +274,7 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 			if len(pages) > 0 || cur == nil {
 				return fmt.Errorf("GET %s: 304 Not Modified but no document is cached", redact.URL(next))
 			}
-			env.MarkFetched(p.clock())
+			fresh.MarkFetched(env, p.clock())
 			p.record(env, metrics.PollNotModified)
 			return nil
 		}
@@ -286,8 +304,8 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 			return err
 		}
 	}
-	if cur != nil && cur.SourceSum == sha256.Sum256(raw) && !env.Warm() {
-		env.MarkFetched(p.clock())
+	if cur != nil && cur.SourceSum == sha256.Sum256(raw) && !fresh.Warm(env) {
+		fresh.MarkFetched(env, p.clock())
 		p.record(env, metrics.PollUnchanged)
 		return nil
 	}
@@ -295,7 +313,8 @@ func (p *Poller) fetch(ctx context.Context, env *registry.Env) error {
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", redact.URL(first), err)
 	}
-	env.Store(snap, p.clock())
+	fresh.MarkFetched(env, p.clock())
+	env.Store(snap)
 	p.record(env, metrics.PollUpdated)
 	p.logger().Info("environment document updated", "client_key", registry.Redact(env.ClientKey),
 		"updated_at", snap.UpdatedAt, "bytes", len(raw), "pages", len(pages))

@@ -47,6 +47,7 @@ type fixture struct {
 	api    *fakeapi.Server
 	reg    *registry.Registry
 	env    *registry.Env
+	fresh  *Freshness
 	poller *Poller
 	logs   *logBuffer
 }
@@ -60,15 +61,17 @@ func newFixture(t *testing.T) *fixture {
 	api.SetDocument(workload.ServerKey(profile), workload.Document(profile, 1))
 	reg := registry.New([]registry.Pair{{ClientKey: workload.ClientKey(profile), ServerKey: workload.ServerKey(profile)}})
 	logs := &logBuffer{}
+	fresh := NewFreshness(reg)
 	p := &Poller{
-		APIURL:   api.URL(),
-		Interval: time.Second,
-		Timeout:  500 * time.Millisecond,
-		Client:   NewHTTPClient(),
-		Registry: reg,
-		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
+		APIURL:    api.URL(),
+		Interval:  time.Second,
+		Timeout:   500 * time.Millisecond,
+		Client:    NewHTTPClient(),
+		Registry:  reg,
+		Freshness: fresh,
+		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
 	}
-	return &fixture{api: api, reg: reg, env: reg.Envs()[0], poller: p, logs: logs}
+	return &fixture{api: api, reg: reg, env: reg.Envs()[0], fresh: fresh, poller: p, logs: logs}
 }
 
 func (f *fixture) poll(t *testing.T) {
@@ -195,7 +198,7 @@ func TestNotModifiedWithoutCachedDocument(t *testing.T) {
 	if f.env.Snapshot() != nil {
 		t.Fatal("a 304 installed a snapshot")
 	}
-	if !f.env.LastSuccess().IsZero() {
+	if !f.fresh.LastSuccess(f.env).IsZero() {
 		t.Fatal("a 304 without a cached document counted as a success")
 	}
 	if !strings.Contains(f.logs.String(), "no document is cached") {
@@ -207,7 +210,7 @@ func TestConditionalFetch(t *testing.T) {
 	f := newFixture(t)
 	f.poll(t)
 	snap := f.env.Snapshot()
-	before := f.env.LastSuccess()
+	before := f.fresh.LastSuccess(f.env)
 	time.Sleep(10 * time.Millisecond)
 	f.poll(t)
 	reqs := f.api.Requests()
@@ -228,7 +231,7 @@ func TestConditionalFetch(t *testing.T) {
 	if f.env.Snapshot() != snap {
 		t.Error("a 304 replaced the snapshot")
 	}
-	if !f.env.LastSuccess().After(before) {
+	if !f.fresh.LastSuccess(f.env).After(before) {
 		t.Error("a 304 did not count as a successful fetch")
 	}
 }
@@ -303,7 +306,7 @@ func TestDocumentWithAnotherAPIKeyIsServed(t *testing.T) {
 	if s.APIKey != workload.ClientKey(workload.P2) {
 		t.Errorf("served api_key %q, want the document's own %q (it seeds identity hashing)", s.APIKey, workload.ClientKey(workload.P2))
 	}
-	if h := f.reg.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
+	if h := f.fresh.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
 		t.Errorf("not ready: %+v", h)
 	}
 	if n := f.logs.count(warning); n != 1 {
@@ -335,11 +338,11 @@ func TestWarmStart(t *testing.T) {
 	// honest (not ready), and the first good poll confirms it.
 	g := newFixture(t)
 	g.api.Fail(fakeapi.FaultDown, -1)
-	(&SnapshotDir{Dir: dir}).LoadInto(g.reg, g.poller.Logger)
-	if g.env.Snapshot() == nil || !g.env.Warm() {
+	(&SnapshotDir{Dir: dir}).LoadInto(g.reg, g.fresh, g.poller.Logger)
+	if g.env.Snapshot() == nil || !g.fresh.Warm(g.env) {
 		t.Fatal("warm start did not install the saved snapshot")
 	}
-	if h := g.reg.Health(time.Now(), time.Second, time.Second, true); h.Ready {
+	if h := g.fresh.Health(time.Now(), time.Second, time.Second, true); h.Ready {
 		t.Fatal("ready on a warm-start snapshot the upstream never confirmed")
 	}
 	g.poll(t)
@@ -348,10 +351,10 @@ func TestWarmStart(t *testing.T) {
 	}
 	g.api.Fail(fakeapi.FaultNone, 0)
 	g.poll(t)
-	if g.env.Warm() {
+	if g.fresh.Warm(g.env) {
 		t.Fatal("still warm after a successful poll")
 	}
-	if h := g.reg.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
+	if h := g.fresh.Health(time.Now(), time.Second, time.Second, true); !h.Ready {
 		t.Fatalf("not ready after a successful poll: %+v", h)
 	}
 	if req := g.api.Requests(); req[len(req)-1].Header.Get("If-Modified-Since") != "" {
@@ -367,7 +370,7 @@ func TestCorruptSnapshotIsSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
-	sd.LoadInto(reg, slog.New(slog.NewTextHandler(logs, nil)))
+	sd.LoadInto(reg, NewFreshness(reg), slog.New(slog.NewTextHandler(logs, nil)))
 	if reg.Envs()[0].Snapshot() != nil {
 		t.Fatal("installed a corrupt snapshot")
 	}

@@ -145,7 +145,7 @@ func TestWarmStartErrorsHideTheClientKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t)
-	sd.LoadInto(f.reg, f.poller.Logger)
+	sd.LoadInto(f.reg, f.fresh, f.poller.Logger)
 	f.poller.Snapshots = sd
 	f.poll(t)
 	logs := f.logs.String()
