@@ -17,7 +17,6 @@ package edge
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +25,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/environment"
@@ -271,11 +272,8 @@ func fullyTransient(traits []incoming, out *sdk.Identified) {
 // traits at all, so that identical trait sets get the same identifier.
 func transientIdentifier(traits []incoming) string {
 	if len(traits) == 0 {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		return hex.EncodeToString(b[:])
+		u := uuid.New() // version 4, random; core sends uuid4().hex
+		return hex.EncodeToString(u[:])
 	}
 	sorted := slices.Clone(traits)
 	slices.SortStableFunc(sorted, func(a, b incoming) int { return strings.Compare(a.key, b.key) })

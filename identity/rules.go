@@ -2,8 +2,6 @@ package identity
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,6 +9,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	"github.com/fledge-flags/fledge/engine"
 )
@@ -94,24 +94,9 @@ func EncodedSize(id *Identity) int {
 	return len(b)
 }
 
-// NewUUID returns a random (version 4) UUID in its canonical text form.
-func NewUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
+// NewUUID returns a random (version 4) UUID in its canonical text form,
+// as identity_uuid and featurestate_uuid are written.
+func NewUUID() string { return uuid.NewString() }
 
 // Now formats t as Flagsmith's created_date: ISO-8601, microseconds, offset.
 func Now(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000+00:00") }

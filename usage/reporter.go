@@ -15,8 +15,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/fledge-flags/fledge/internal/redact"
 	"github.com/fledge-flags/fledge/registry"
@@ -243,7 +243,7 @@ func (r *Reporter) batches(rows []Row) ([]*batch, error) {
 		if err != nil {
 			return nil, fmt.Errorf("usage: encoding a report: %w", err)
 		}
-		out = append(out, &batch{key: newUUID(), rows: len(chunk), body: body})
+		out = append(out, &batch{key: uuid.NewString(), rows: len(chunk), body: body})
 	}
 	return out, nil
 }
@@ -289,26 +289,6 @@ func (r *Reporter) send(ctx context.Context, b *batch) bool {
 		log.Warn("usage report not accepted; it is resent on the next flush", "status", resp.StatusCode)
 		return false
 	}
-}
-
-// newUUID returns a random (version 4) UUID in its canonical lower-case
-// text form.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
 }
 
 // Shutdown makes a last flush within ctx, so that what was counted since

@@ -323,14 +323,3 @@ func TestRunTiming(t *testing.T) {
 		t.Errorf("totals %v, want %v", got, want)
 	}
 }
-
-func TestNewUUID(t *testing.T) {
-	seen := map[string]bool{}
-	for range 1000 {
-		u := newUUID()
-		if !uuidV4.MatchString(u) || seen[u] {
-			t.Fatalf("bad or repeated UUID %q", u)
-		}
-		seen[u] = true
-	}
-}
