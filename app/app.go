@@ -38,7 +38,7 @@ type Listeners struct {
 
 // Run serves the role until ctx ends.
 func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logger *slog.Logger) error {
-	reg, fresh, poller, err := environments(ctx, role, cfg, logger)
+	reg, fresh, poller, refresh, err := environments(ctx, role, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 		}
 		closers = append(closers, closer)
 	}
-	opts.Routes = extraRoutes(ctx, cfg, reg, poller, obs, opts.Routes, logger)
+	opts.Routes = extraRoutes(ctx, cfg, reg, refresh, obs, opts.Routes, logger)
 	h := server.New(opts)
 	if ls.Debug != nil {
 		go serveDebug(ctx, ls.Debug, reg, obs, logger)
@@ -93,15 +93,18 @@ func Run(ctx context.Context, role Role, cfg *config.Config, ls Listeners, logge
 // dynamodb (started here), else the upstream poller, which the caller
 // starts (in proxy-key mode it also discovers environments beside the
 // static pairs). The poller is nil for the first two.
-func environments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Freshness, *source.Poller, error) {
+func environments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Freshness, *source.Poller, refresher, error) {
 	if cfg.EnvironmentsFromDynamoDB() {
-		reg, fresh, err := dynamoEnvironments(ctx, role, cfg, logger)
-		return reg, fresh, nil, err
+		reg, fresh, src, err := dynamoEnvironments(ctx, role, cfg, logger)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		return reg, fresh, nil, src.Wake, nil
 	}
 	if len(cfg.Environments) > 0 {
 		snaps, err := source.LoadFiles(cfg.Environments, logger)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		var pairs []registry.Pair
 		for _, s := range snaps {
@@ -121,7 +124,7 @@ func environments(ctx context.Context, role Role, cfg *config.Config, logger *sl
 			env.Store(s)
 		}
 		logger.Info("offline mode: serving environment documents from files", "files", len(snaps))
-		return reg, fresh, nil, nil
+		return reg, fresh, nil, nil, nil
 	}
 	var pairs []registry.Pair
 	for _, kp := range cfg.EnvironmentKeyPairs {
@@ -148,8 +151,13 @@ func environments(ctx context.Context, role Role, cfg *config.Config, logger *sl
 		Snapshots: snapshots,
 		ProxyKey:  cfg.ProxyKeyValue(),
 	}
-	return reg, fresh, poller, nil
+	return reg, fresh, poller, poller.Refresh, nil
 }
+
+// refresher asks a document source to fetch an environment at once (the
+// queue-change endpoint); false for an unknown key. nil where nothing can
+// be fetched (offline files).
+type refresher func(clientKey string) bool
 
 func handlerOptions(cfg *config.Config, reg *registry.Registry, fresh *source.Freshness, logger *slog.Logger) server.Options {
 	grace, graceOn := cfg.Grace()

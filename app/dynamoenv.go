@@ -16,10 +16,10 @@ import (
 // every api_poll_frequency_seconds until ctx ends. The set is discovered:
 // readiness, which the returned Freshness gives, waits for the first
 // complete read.
-func dynamoEnvironments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Freshness, error) {
+func dynamoEnvironments(ctx context.Context, role Role, cfg *config.Config, logger *slog.Logger) (*registry.Registry, *source.Freshness, *source.Dynamo, error) {
 	regions, err := dynamoRegions(ctx, cfg, logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	dc := cfg.Store.DynamoDB
 	reader, err := dynamo.NewRegions(regions, dynamo.RegionsOptions{
@@ -29,7 +29,7 @@ func dynamoEnvironments(ctx context.Context, role Role, cfg *config.Config, logg
 		Logger:         logger,
 	})
 	if err != nil {
-		return nil, nil, errStore("store.dynamodb.regions", err)
+		return nil, nil, nil, errStore("store.dynamodb.regions", err)
 	}
 	reg := registry.New(nil)
 	fresh := source.NewFreshness(reg)
@@ -64,5 +64,5 @@ func dynamoEnvironments(ctx context.Context, role Role, cfg *config.Config, logg
 	}
 	logger.Info("environments from dynamodb", "environments", which, "api_keys_table", dc.Tables.APIKeys,
 		"refresh_seconds", cfg.APIPollFrequencySeconds, "identity_overrides_merged", src.MergeOverrides)
-	return reg, fresh, nil
+	return reg, fresh, src, nil
 }

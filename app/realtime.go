@@ -33,7 +33,7 @@ func newObservability(cfg *config.Config, reg *registry.Registry, fresh *source.
 // extraRoutes adds the endpoints both roles serve beyond the SDK ones: the
 // realtime streams and, with metrics.on_main_port, /metrics. Other paths go
 // to the role's routes (the api role's), else get the handler's 404.
-func extraRoutes(ctx context.Context, cfg *config.Config, reg *registry.Registry, poller *source.Poller,
+func extraRoutes(ctx context.Context, cfg *config.Config, reg *registry.Registry, refresh refresher,
 	obs observability, role http.Handler, logger *slog.Logger) http.Handler {
 	var hub http.Handler
 	if cfg.Realtime.Enabled {
@@ -47,8 +47,8 @@ func extraRoutes(ctx context.Context, cfg *config.Config, reg *registry.Registry
 			WriteTimeout:     cfg.Server.WriteTimeout(),
 			QueueChangeToken: cfg.Realtime.QueueChangeToken,
 		}
-		if poller != nil {
-			opt.Refresh = poller.Refresh
+		if refresh != nil {
+			opt.Refresh = refresh
 		}
 		hub = realtime.New(ctx, opt)
 	}

@@ -68,6 +68,29 @@ type Dynamo struct {
 	// now is replaceable in tests.
 	now       func() time.Time
 	freshOnce sync.Once
+	wakeOnce  sync.Once
+	wake      chan struct{} // capacity 1: "refresh at once"
+}
+
+func (d *Dynamo) wakeChan() chan struct{} {
+	d.wakeOnce.Do(func() { d.wake = make(chan struct{}, 1) })
+	return d.wake
+}
+
+// Wake asks Run to refresh at once instead of at the next interval (a
+// self-hosted Flagsmith's queue-change call, after it wrote the tables).
+// Calls while a refresh is pending are merged; a refresh reads the whole
+// set, so the key only has to be known. It reports false for an unknown
+// key, and never blocks.
+func (d *Dynamo) Wake(clientKey string) bool {
+	if d.Registry.Env(clientKey) == nil {
+		return false
+	}
+	select {
+	case d.wakeChan() <- struct{}{}:
+	default: // already pending
+	}
+	return true
 }
 
 // fresh is the Freshness the source records into.
@@ -98,8 +121,14 @@ func (d *Dynamo) Run(ctx context.Context) {
 		if d.cold() {
 			wait = min(wait, retry.next())
 		}
-		if !sleep(ctx, wait) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
+		case <-d.wakeChan():
+			t.Stop()
 		}
 	}
 }

@@ -408,3 +408,56 @@ func TestDynamoSourceKeepsServingOnFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestDynamoSourceWake: a queue-change (Wake) makes Run refresh at once,
+// not at the next interval; an unknown key is refused.
+func TestDynamoSourceWake(t *testing.T) {
+	endpoint := dynalite.Start(t)
+	ctx := ctxT(t)
+	de := newDynEnv(t, endpoint)
+	const a = "envA000000000001"
+	if err := de.w.PutEnvironment(ctx, coreDoc(1, a, "a1", false), true); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(nil)
+	fresh := source.NewFreshness(reg)
+	fresh.EnableDiscovery()
+	src := &source.Dynamo{Reader: de.store, Registry: reg, Freshness: fresh, MergeOverrides: true,
+		Interval: time.Hour, Timeout: 10 * time.Second, Logger: discard}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(run) }()
+	defer func() { stop(); <-done }()
+	h := newHandler(reg, fresh)
+	banner := func() string {
+		code, body := get(t, h, "/api/v1/flags/", a)
+		if code != 200 {
+			return fmt.Sprint(code)
+		}
+		return fmt.Sprint(flagValue(t, body, "banner"))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for banner() != "a1" {
+		if time.Now().After(deadline) {
+			t.Fatal("the first refresh did not happen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if src.Wake("unknownKey000000") {
+		t.Error("Wake accepted an unknown key")
+	}
+	if err := de.w.PutEnvironment(ctx, coreDoc(1, a, "a2", false), false); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if !src.Wake(a) {
+		t.Fatal("Wake refused a known key")
+	}
+	for banner() != "a2" {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the change was not served within 5 s of Wake (the interval is an hour)")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("served %v after Wake", time.Since(start).Round(time.Millisecond))
+}
