@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fledge-flags/fledge/registry"
+	"github.com/fledge-flags/fledge/source"
 )
 
 // Defaults of ForwarderOptions.
@@ -24,9 +25,6 @@ const (
 	DefaultFlushInterval = 10 * time.Second
 	DefaultTimeout       = 5 * time.Second
 )
-
-// maxRedirects matches net/http's default policy.
-const maxRedirects = 10
 
 // ForwarderOptions configures a Forwarder.
 type ForwarderOptions struct {
@@ -89,7 +87,7 @@ func NewForwarder(agg *Aggregator, opt ForwarderOptions) *Forwarder {
 		c := *opt.Client
 		client = &c
 	}
-	client.CheckRedirect = sameOrigin
+	client.CheckRedirect = source.SameOriginRedirect // the environment key goes with every hop
 	endpoint := strings.TrimRight(opt.APIURL, "/") + "/analytics/flags/"
 	shown := endpoint
 	if u, err := url.Parse(endpoint); err == nil {
@@ -107,18 +105,6 @@ func NewForwarder(agg *Aggregator, opt ForwarderOptions) *Forwarder {
 		retry:     map[string]Counts{},
 		held:      map[string]Counts{},
 	}
-}
-
-// sameOrigin follows redirects within the upstream's scheme and host only:
-// the environment key is sent with every hop.
-func sameOrigin(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
-	}
-	if first := via[0].URL; req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
-		return fmt.Errorf("redirect to %s leaves the API's origin", req.URL.Redacted())
-	}
-	return nil
 }
 
 // Run flushes every interval until ctx ends; call Shutdown afterwards for

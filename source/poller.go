@@ -76,11 +76,11 @@ func (p *Poller) fresh() *Freshness {
 
 // NewHTTPClient returns the client used for the upstream: it honours
 // HTTP_PROXY/HTTPS_PROXY/NO_PROXY, follows redirects within the API's
-// origin only (at most 10; see checkRedirect) and accepts gzip.
+// origin only (at most 10; see SameOriginRedirect) and accepts gzip.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 4
-	return &http.Client{Transport: t, CheckRedirect: checkRedirect}
+	return &http.Client{Transport: t, CheckRedirect: SameOriginRedirect}
 }
 
 // Run polls until ctx ends. A pass discovers the environments first (in

@@ -10,13 +10,14 @@ import (
 // maxRedirects matches net/http's default limit.
 const maxRedirects = 10
 
-// checkRedirect keeps the server-side key at the API's origin. Go's client
-// drops only Authorization, Cookie and the like when a redirect changes
-// host, so X-Environment-Key would follow a redirect anywhere; a redirect
+// SameOriginRedirect, an http.Client CheckRedirect policy, keeps the keys
+// sent to the upstream at the API's origin. Go's client drops only
+// Authorization, Cookie and the like when a redirect changes host, so
+// X-Environment-Key would follow a redirect anywhere; a redirect
 // that changes scheme, host or port is refused instead, which also rules
 // out an https → http downgrade. This is the rule Link pagination follows
 // (resolveNext).
-func checkRedirect(req *http.Request, via []*http.Request) error {
+func SameOriginRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
 		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
