@@ -41,6 +41,29 @@ func ValidateIdentifier(identifier string) error {
 // Validate checks an identity before it is written: the limits every store
 // enforces, whatever its backend could hold.
 func Validate(id *Identity) error {
+	_, err := ValidatedItem(id)
+	return err
+}
+
+// ValidatedItem checks an identity as Validate does and returns its item
+// JSON (MarshalItem), which the size limit is measured on: a store writes
+// these bytes rather than encoding the identity a second time.
+func ValidatedItem(id *Identity) ([]byte, error) {
+	if err := validateFields(id); err != nil {
+		return nil, err
+	}
+	data, err := MarshalItem(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if len(data) > MaxItemBytes {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(data))
+	}
+	return data, nil
+}
+
+// validateFields is Validate without the size limit.
+func validateFields(id *Identity) error {
 	if err := ValidateIdentifier(id.Identifier); err != nil {
 		return err
 	}
@@ -65,7 +88,7 @@ func Validate(id *Identity) error {
 			return fmt.Errorf("%w: trait %q: value longer than %d characters", ErrInvalid, t.Key, MaxTraitValueChars)
 		}
 		// JSON, and so every store, has no NaN or infinity; without this
-		// check they would surface as ErrTooLarge from EncodedSize.
+		// check they would surface as a marshalling error.
 		if t.Value.Kind == engine.KindFloat && (math.IsNaN(t.Value.Float) || math.IsInf(t.Value.Float, 0)) {
 			return fmt.Errorf("%w: trait %q: %v is not a storable number", ErrInvalid, t.Key, t.Value.Float)
 		}
@@ -76,9 +99,6 @@ func Validate(id *Identity) error {
 			return fmt.Errorf("%w: two overrides for feature %d", ErrInvalid, o.Feature.ID)
 		}
 		seen[o.Feature.ID] = true
-	}
-	if n := EncodedSize(id); n > MaxItemBytes {
-		return fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
 	}
 	return nil
 }

@@ -317,13 +317,9 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 		next = next.Clone()
 		s.complete(next, st.id, env.APIKey, identifier)
 		identity.Normalize(next)
-		if err := identity.Validate(next); err != nil {
-			resultErr = err
-			return nil
-		}
-		data, err := identity.MarshalItem(next)
+		data, err := identity.ValidatedItem(next)
 		if err != nil {
-			resultErr = fmt.Errorf("%w: %w", identity.ErrInvalid, err)
+			resultErr = err
 			return nil
 		}
 		m, mdata, err := s.put(tx, next, data, st)

@@ -258,14 +258,15 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 			return nil, fmt.Errorf("dynamo: update %q: %w: the update function returned no identity", identifier, identity.ErrInvalid)
 		}
 		s.complete(next, cur, env.APIKey, identifier)
-		if err := identity.Validate(next); err != nil {
+		identity.Normalize(next)
+		data, err := identity.ValidatedItem(next)
+		if err != nil {
 			return nil, fmt.Errorf("dynamo: update %q: %w", identifier, err)
 		}
 		if err := validateNumbers(next); err != nil {
 			return nil, fmt.Errorf("dynamo: update %q: %w", identifier, err)
 		}
-		identity.Normalize(next)
-		in, err := s.updateInput(next, cur, version)
+		in, err := s.updateInput(next, cur, data, version)
 		if err != nil {
 			return nil, err
 		}
@@ -308,15 +309,11 @@ func (s *Store) complete(next, cur *identity.Identity, envKey, identifier string
 // updateInput builds the conditional UpdateItem that writes Fledge's
 // attributes of next over the item read at version (exists tells whether
 // there was one).
-// updateInput builds the conditional write of next over cur (nil for a new
-// item). Only the attributes that changed are set: a trait write sends the
+// updateInput builds the conditional write of next, whose item JSON is
+// data, over cur (nil for a new item). Only the attributes that changed are set: a trait write sends the
 // traits and the version, not the whole identity.
-func (s *Store) updateInput(next, cur *identity.Identity, version int64) (*dynamodb.UpdateItemInput, error) {
+func (s *Store) updateInput(next, cur *identity.Identity, data []byte, version int64) (*dynamodb.UpdateItemInput, error) {
 	exists := cur != nil
-	data, err := identity.MarshalItem(next)
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: encoding identity %q: %w", next.Identifier, err)
-	}
 	av, err := jsonToAV(data)
 	if err != nil {
 		return nil, fmt.Errorf("dynamo: encoding identity %q: %w", next.Identifier, err)

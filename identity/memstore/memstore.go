@@ -164,15 +164,12 @@ func (s *Store) Update(ctx context.Context, env identity.Env, identifier string,
 	}
 	next = next.Clone()
 	identity.Complete(next, cur, env.APIKey, identifier, time.Now())
-	if err := identity.Validate(next); err != nil {
+	b, err := identity.ValidatedItem(next)
+	if err != nil {
 		return nil, fmt.Errorf("memstore: update %q: %w", identifier, err)
 	}
 	if other, ok := s.uuids[next.UUID]; ok && other != ck {
 		return nil, fmt.Errorf("memstore: identity_uuid %s already used: %w", next.UUID, identity.ErrInvalid)
-	}
-	b, err := identity.MarshalItem(next)
-	if err != nil {
-		return nil, fmt.Errorf("memstore: %w", err)
 	}
 	if cur != nil && cur.UUID != next.UUID {
 		delete(s.uuids, cur.UUID)
