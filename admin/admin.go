@@ -19,8 +19,6 @@
 package admin
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -31,6 +29,7 @@ import (
 
 	"github.com/fledge-flags/fledge/environment"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/internal/tokens"
 	"github.com/fledge-flags/fledge/registry"
 )
 
@@ -58,21 +57,12 @@ func New(opt Options) http.Handler {
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = 1 << 20
 	}
-	h := &handler{opt: opt}
-	for _, t := range opt.Tokens {
-		if t != "" {
-			h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
-		}
-	}
-	return h
+	return &handler{opt: opt, tokens: tokens.NewSet(opt.Tokens...)}
 }
 
 type handler struct {
-	opt Options
-	// tokens are the SHA-256 of each accepted token: comparing fixed-size
-	// digests in constant time leaks neither a token's content nor its
-	// length.
-	tokens   [][sha256.Size]byte
+	opt      Options
+	tokens   tokens.Set
 	catalogs catalogs
 }
 
@@ -169,7 +159,7 @@ type call struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if len(h.tokens) == 0 {
+	if h.tokens.Empty() {
 		writeJSON(w, http.StatusNotFound, detail("Not found."))
 		return
 	}
@@ -265,19 +255,14 @@ func (c *call) dispatch() error {
 	return errNotFound
 }
 
-// authenticate checks the Authorization header against the tokens. Every
-// token is compared, whatever matched, so timing tells nothing either.
+// authenticate checks the Authorization header against the tokens, in
+// constant time (tokens.Set).
 func (h *handler) authenticate(r *http.Request) error {
 	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	if !ok || !(strings.EqualFold(scheme, "Token") || strings.EqualFold(scheme, "Api-Key")) {
 		return &apiError{code: http.StatusUnauthorized, body: detail("Authentication credentials were not provided.")}
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	match := 0
-	for i := range h.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], h.tokens[i][:])
-	}
-	if match != 1 {
+	if !h.tokens.Match(strings.TrimSpace(tok)) {
 		return &apiError{code: http.StatusUnauthorized, body: detail("Invalid token.")}
 	}
 	return nil

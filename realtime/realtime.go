@@ -27,8 +27,6 @@ package realtime
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -40,6 +38,7 @@ import (
 	"time"
 
 	"github.com/fledge-flags/fledge/environment"
+	"github.com/fledge-flags/fledge/internal/tokens"
 	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/server"
@@ -94,16 +93,16 @@ type Options struct {
 // Hub serves the realtime endpoints and fans document versions out to the
 // streams.
 type Hub struct {
-	opt       Options
-	log       *slog.Logger
-	rec       metrics.Recorder
-	topicsMu  sync.Mutex
-	topics    map[*registry.Env]*topic // environments come and go (proxy-key discovery)
-	open      atomic.Int64
-	tokenHash [sha256.Size]byte
-	done      <-chan struct{}
-	unsub     func()
-	streams   sync.WaitGroup
+	opt      Options
+	log      *slog.Logger
+	rec      metrics.Recorder
+	topicsMu sync.Mutex
+	topics   map[*registry.Env]*topic // environments come and go (proxy-key discovery)
+	open     atomic.Int64
+	token    tokens.Set
+	done     <-chan struct{}
+	unsub    func()
+	streams  sync.WaitGroup
 }
 
 // topic is one environment's current version.
@@ -154,9 +153,7 @@ func New(ctx context.Context, opt Options) *Hub {
 		topics: map[*registry.Env]*topic{},
 		done:   ctx.Done(),
 	}
-	if opt.QueueChangeToken != "" {
-		h.tokenHash = sha256.Sum256([]byte(opt.QueueChangeToken))
-	}
+	h.token = tokens.NewSet(opt.QueueChangeToken)
 	// Subscribed before reading the current snapshots, so that no version
 	// installed in between is missed (publishing one twice is harmless).
 	h.unsub = opt.Registry.Subscribe(h.change)
@@ -418,10 +415,7 @@ func (h *Hub) queueChangeOn() bool { return h.opt.QueueChangeToken != "" && h.op
 // document is new.
 func (h *Hub) queueChange(w http.ResponseWriter, r *http.Request, key string) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Token ")
-	// Hashed first, so that the comparison takes the same time whatever
-	// the token's length.
-	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	if !ok || subtle.ConstantTimeCompare(sum[:], h.tokenHash[:]) != 1 {
+	if !ok || !h.token.Match(strings.TrimSpace(token)) {
 		server.WriteError(w, http.StatusUnauthorized, "unauthorized", "invalid or missing token: send Authorization: Token {realtime.queue_change_token}")
 		return
 	}
