@@ -54,7 +54,8 @@ func withTrait(key string, v engine.Value) identity.UpdateFunc {
 // share group commits with writers, and nobody's function runs twice,
 // because an ordinary outcome never fails the batch.
 func TestBatchOutcomesStayPrivate(t *testing.T) {
-	s := openTest(t, Options{MaxBatchDelay: 50 * time.Millisecond})
+	s := openTest(t, Options{})
+	release := holdCommits(t, s)
 	boom := errors.New("boom")
 	const n = 24
 	calls := make([]atomic.Int32, n)
@@ -77,6 +78,8 @@ func TestBatchOutcomesStayPrivate(t *testing.T) {
 			})
 		})
 	}
+	waitQueued(t, s, n)
+	release()
 	wg.Wait()
 	for i := range n {
 		if c := calls[i].Load(); c != 1 {
@@ -97,10 +100,11 @@ func TestBatchOutcomesStayPrivate(t *testing.T) {
 // the whole batch back and runs it again. Each Update must then report the
 // outcome of the run that committed, and its change must land once.
 func TestBatchRetry(t *testing.T) {
-	s := openTest(t, Options{MaxBatchDelay: 300 * time.Millisecond})
+	s := openTest(t, Options{})
 	if _, err := s.Update(t.Context(), testEnv, "shared", withTrait("base", engine.Int(0))); err != nil {
 		t.Fatal(err)
 	}
+	release := holdCommits(t, s)
 	boom := errors.New("boom")
 	var calls [4]atomic.Int32
 	results := make([]*identity.Identity, 4)
@@ -124,9 +128,13 @@ func TestBatchRetry(t *testing.T) {
 		})
 	}
 	// Joins the same batch after the Updates, then fails it.
-	time.Sleep(50 * time.Millisecond)
+	waitQueued(t, s, 4)
 	foreign := errors.New("foreign failure")
-	if err := s.db.Batch(func(*bbolt.Tx) error { return foreign }); !errors.Is(err, foreign) {
+	foreignErr := make(chan error, 1)
+	go func() { foreignErr <- s.write(func(*bbolt.Tx) error { return foreign }) }()
+	waitQueued(t, s, 5)
+	release()
+	if err := <-foreignErr; !errors.Is(err, foreign) {
 		t.Fatalf("foreign batch member = %v", err)
 	}
 	wg.Wait()
@@ -166,9 +174,14 @@ func TestBatchRetry(t *testing.T) {
 // TestCancelWhileQueued: a caller that gives up while its write waits for
 // the group commit gets its context's error, and nothing is written.
 func TestCancelWhileQueued(t *testing.T) {
-	s := openTest(t, Options{MaxBatchDelay: 200 * time.Millisecond})
+	s := openTest(t, Options{})
+	release := holdCommits(t, s)
 	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(20*time.Millisecond, cancel)
+	go func() {
+		waitQueued(t, s, 1)
+		cancel()
+		release()
+	}()
 	var called atomic.Bool
 	_, err := s.Update(ctx, testEnv, "u", func(cur *identity.Identity) (*identity.Identity, error) {
 		called.Store(true)
@@ -182,6 +195,81 @@ func TestCancelWhileQueued(t *testing.T) {
 	}
 	if _, err := s.Get(t.Context(), testEnv.APIKey, "u"); !errors.Is(err, identity.ErrNotFound) {
 		t.Fatalf("Get = %v; want ErrNotFound", err)
+	}
+}
+
+// TestGroupCommit: writes that queue while a commit is in progress share
+// the next one, and a lone write is committed without waiting for company.
+func TestGroupCommit(t *testing.T) {
+	s := openTest(t, Options{})
+	start := time.Now()
+	if _, err := s.Update(t.Context(), testEnv, "lone", withTrait("a", engine.Int(1))); err != nil {
+		t.Fatal(err)
+	}
+	lone := time.Since(start)
+	release := holdCommits(t, s)
+	before := s.commit.commits.Load()
+	const n = 30
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := s.Update(t.Context(), testEnv, fmt.Sprintf("g%02d", i), withTrait("i", engine.Int(int64(i)))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitQueued(t, s, n)
+	release()
+	wg.Wait()
+	// The held write's commit, then one for all n.
+	if got := s.commit.commits.Load() - before; got != 2 {
+		t.Errorf("%d writers took %d commits after the held one; want 1", n, got-1)
+	}
+	for i := range n {
+		if _, err := s.Get(t.Context(), testEnv.APIKey, fmt.Sprintf("g%02d", i)); err != nil {
+			t.Errorf("g%02d: %v", i, err)
+		}
+	}
+	t.Logf("lone write: %v", lone)
+}
+
+// holdCommits blocks the store's committer inside a write until release is
+// called, so that the writes started meanwhile queue up and share the next
+// group commit.
+func holdCommits(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	entered, gate, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.write(func(*bbolt.Tx) error {
+			close(entered)
+			<-gate
+			return nil
+		})
+	}()
+	<-entered
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(gate)
+			if err := <-done; err != nil {
+				t.Errorf("holding write: %v", err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitQueued waits until n writes are queued for the next group commit.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.commit.queue) < n {
+		if time.Now().After(deadline) {
+			t.Errorf("%d writes queued after 10s; want %d", len(s.commit.queue), n)
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

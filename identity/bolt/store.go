@@ -2,8 +2,9 @@
 // self-hosted Edge APIs without DynamoDB.
 //
 // Every acknowledged write is fsynced before it returns. Concurrent writers
-// are group-committed with bbolt's DB.Batch, so that many identify requests
-// share one fsync instead of queueing for one each.
+// are group-committed (commit.go): the writes that queue while one commit
+// is flushed share the next, so that many identify requests share one fsync
+// instead of queueing for one each, and a lone write waits for nothing.
 package bolt
 
 import (
@@ -32,11 +33,7 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock another process holds
 	// (default 5s): without it Open would hang forever.
 	LockTimeout time.Duration
-	// MaxBatchDelay is how long the first writer of a group commit waits for
-	// others to join (default 2ms; bbolt's own default is 10ms, which would
-	// add 10ms to every lone identify request).
-	MaxBatchDelay time.Duration
-	// MaxBatchSize caps a group commit (default bbolt's, 1000).
+	// MaxBatchSize caps a group commit (default 1000).
 	MaxBatchSize int
 	// Now stamps created_date; nil means time.Now.
 	Now func() time.Time
@@ -47,10 +44,11 @@ type Options struct {
 
 // Store is the bbolt identity store. It is safe for concurrent use.
 type Store struct {
-	db    *bbolt.DB
-	log   *slog.Logger
-	now   func() time.Time
-	cache *decoded
+	db     *bbolt.DB
+	commit *committer
+	log    *slog.Logger
+	now    func() time.Time
+	cache  *decoded
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -69,13 +67,6 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening identity store %s: %w", path, err)
 	}
-	db.MaxBatchDelay = 2 * time.Millisecond
-	if opts.MaxBatchDelay > 0 {
-		db.MaxBatchDelay = opts.MaxBatchDelay
-	}
-	if opts.MaxBatchSize > 0 {
-		db.MaxBatchSize = opts.MaxBatchSize
-	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -92,7 +83,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if entries == 0 {
 		entries = DefaultCacheEntries
 	}
-	s := &Store{db: db, log: opts.Logger, now: opts.Now, cache: newDecoded(entries)}
+	s := &Store{db: db, commit: newCommitter(db, opts.MaxBatchSize), log: opts.Logger, now: opts.Now, cache: newDecoded(entries)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -104,6 +95,7 @@ func Open(path string, opts Options) (*Store, error) {
 
 // Close closes the file; later calls fail with identity.ErrUnavailable.
 func (s *Store) Close() error {
+	s.commit.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing identity store: %w", err)
 	}
@@ -271,10 +263,10 @@ func (s *Store) loadByKey(tx *bbolt.Tx, ck []byte) (*identity.Identity, error) {
 
 // write runs fn in a group commit. fn reports its own outcome through the
 // variables it closes over and returns an error only for a bbolt failure:
-// a failing batch member makes bbolt roll the whole batch back and run it
-// again, so an ordinary outcome (ErrSkip, ErrInvalid, the caller's error)
-// must not look like one. fn may run more than once; the last run counts.
-func (s *Store) write(fn func(tx *bbolt.Tx) error) error { return s.db.Batch(fn) }
+// a failing batch member rolls the whole batch back to run it again, so an
+// ordinary outcome (ErrSkip, ErrInvalid, the caller's error) must not look
+// like one. fn may run more than once; the last run counts.
+func (s *Store) write(fn func(tx *bbolt.Tx) error) error { return s.commit.write(fn) }
 
 // Update implements identity.Store.Update.
 func (s *Store) Update(ctx context.Context, env identity.Env, identifier string, fn identity.UpdateFunc) (*identity.Identity, error) {

@@ -55,7 +55,6 @@ type options struct {
 	n          int
 	workers    int
 	batchSize  int
-	batchDelay time.Duration
 	evict      bool
 	stats      bool
 	progress   time.Duration
@@ -70,7 +69,6 @@ func main() {
 	flag.IntVar(&o.n, "n", 1_000_000, "identities to write")
 	flag.IntVar(&o.workers, "workers", 4000, "concurrent writers (goroutines), each one Store.Update at a time")
 	flag.IntVar(&o.batchSize, "batch-size", 0, "the store's MaxBatchSize (0: its default)")
-	flag.DurationVar(&o.batchDelay, "batch-delay", 0, "the store's MaxBatchDelay (0: its default)")
 	flag.BoolVar(&o.evict, "evict", false, "only drop the store's file from the page cache (posix_fadvise DONTNEED)")
 	flag.BoolVar(&o.stats, "stats", false, "only print where the file's bytes go (opens it read-only with bbolt)")
 	flag.DurationVar(&o.progress, "progress", 10*time.Second, "report progress on stderr this often (0: never)")
@@ -105,7 +103,7 @@ func run(o options, out, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := bolt.Open(path, bolt.Options{MaxBatchSize: o.batchSize, MaxBatchDelay: o.batchDelay})
+	s, err := bolt.Open(path, bolt.Options{MaxBatchSize: o.batchSize})
 	if err != nil {
 		return err
 	}
