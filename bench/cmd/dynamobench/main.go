@@ -121,6 +121,7 @@ func run(ctx context.Context, o options) error {
 		{"post", b.fledgePost, b.barePost},
 	}
 	enc := json.NewEncoder(os.Stdout)
+	var failed int64
 	for _, k := range kinds {
 		sides := []struct {
 			name string
@@ -172,6 +173,10 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Fprintf(os.Stderr, "%s: fledge %.0f/s, bare %.0f/s, ratio of totals %.2f, median paired ratio %.2f (range %.2f–%.2f), errors %d/%d; CPU µs/request fledge side %v, bare side %v\n",
 			k.name, res[0].RPS, res[1].RPS, res[0].RPS/res[1].RPS, median(ratios), ratios[0], ratios[len(ratios)-1], res[0].Errors, res[1].Errors, res[0].CPU, res[1].CPU)
+		failed += res[0].Errors + res[1].Errors
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d requests failed: the rates above count failures and mean nothing", failed)
 	}
 	return nil
 }
@@ -190,6 +195,7 @@ func (b *bench) loop(ctx context.Context, fn func(ctx context.Context, w int) er
 	defer cancel()
 	var wg sync.WaitGroup
 	var count, failed atomic.Int64
+	var first sync.Once
 	for w := range b.o.concurrency {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -200,6 +206,7 @@ func (b *bench) loop(ctx context.Context, fn func(ctx context.Context, w int) er
 				count.Add(1)
 				if err != nil {
 					failed.Add(1)
+					first.Do(func() { fmt.Fprintf(os.Stderr, "dynamobench: first failure of this slice: %v\n", err) })
 				}
 			}
 		})
