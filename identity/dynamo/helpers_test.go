@@ -30,7 +30,7 @@ type server struct {
 func startServer(t testing.TB) *server {
 	t.Helper()
 	ep := dynalite.Start(t)
-	return &server{endpoint: ep, client: dynalite.Client(ep)}
+	return &server{endpoint: ep, client: dynalite.Client(ep, dynamo.ConfigureClient)}
 }
 
 // store returns a store on fresh tables, created with CreateTables.

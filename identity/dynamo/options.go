@@ -165,8 +165,18 @@ func NewClient(ctx context.Context, opts Options) (*dynamodb.Client, error) {
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
-		o.HTTPClient = NewHTTPClient()
+		ConfigureClient(o)
 	}), nil
+}
+
+// ConfigureClient sets up a DynamoDB client's options as the store's own
+// client has them: an HTTP client with room for idle connections, the
+// endpoint resolved once instead of on every call, and the per-call SDK
+// work a server has no use for left out (endpoint.go).
+func ConfigureClient(o *dynamodb.Options) {
+	o.HTTPClient = NewHTTPClient()
+	o.EndpointResolverV2 = newEndpointCache(o.EndpointResolverV2)
+	o.APIOptions = append(o.APIOptions, trimStack)
 }
 
 // Open builds a client with NewClient and returns a Store on it.

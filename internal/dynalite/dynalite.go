@@ -218,13 +218,14 @@ func (s *Server) shutdown() {
 }
 
 // Client returns a DynamoDB client for endpoint with dummy static
-// credentials, independent of the machine's AWS configuration.
-func Client(endpoint string) *dynamodb.Client {
+// credentials, independent of the machine's AWS configuration, with
+// optFns applied.
+func Client(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("fledge", "fledge", ""),
-	})
+	}, optFns...)
 }
 
 // requirements finds node and the directory whose node_modules holds
