@@ -49,7 +49,7 @@ import (
 
 type options struct {
 	fledge, endpoint, key, table string
-	pids                         string
+	pids, kinds                  string
 	concurrency, rounds          int
 	duration, warmup             time.Duration
 }
@@ -64,6 +64,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "c", 16, "concurrent workers")
 	flag.IntVar(&o.rounds, "rounds", 4, "slices per side and kind, run in turns")
 	flag.DurationVar(&o.duration, "d", 8*time.Second, "measured time per side and kind")
+	flag.StringVar(&o.kinds, "kinds", "get,post", "kinds of request to measure, comma-separated")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each kind (not counted)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
@@ -123,6 +124,9 @@ func run(ctx context.Context, o options) error {
 	enc := json.NewEncoder(os.Stdout)
 	var failed int64
 	for _, k := range kinds {
+		if !slices.Contains(strings.Split(o.kinds, ","), k.name) {
+			continue
+		}
 		sides := []struct {
 			name string
 			fn   func(ctx context.Context, w int) error
@@ -171,8 +175,15 @@ func run(ctx context.Context, o options) error {
 				return err
 			}
 		}
-		fmt.Fprintf(os.Stderr, "%s: fledge %.0f/s, bare %.0f/s, ratio of totals %.2f, median paired ratio %.2f (range %.2f–%.2f), errors %d/%d; CPU µs/request fledge side %v, bare side %v\n",
-			k.name, res[0].RPS, res[1].RPS, res[0].RPS/res[1].RPS, median(ratios), ratios[0], ratios[len(ratios)-1], res[0].Errors, res[1].Errors, res[0].CPU, res[1].CPU)
+		// The rate each would reach on a core of its own: the bare loop's
+		// CPU per request (the SDK calls) over fledge's (the same calls
+		// plus serving HTTP), without the benchmark's HTTP client.
+		capacity := math.NaN()
+		if f := res[0].CPU["fledge"]; f > 0 {
+			capacity = res[1].CPU["bench"] / f
+		}
+		fmt.Fprintf(os.Stderr, "%s: fledge %.0f/s, bare %.0f/s, ratio of totals %.2f, median paired ratio %.2f (range %.2f–%.2f), errors %d/%d; CPU µs/request fledge side %v, bare side %v; capacity ratio (bare's CPU per request ÷ fledge's) %.2f\n",
+			k.name, res[0].RPS, res[1].RPS, res[0].RPS/res[1].RPS, median(ratios), ratios[0], ratios[len(ratios)-1], res[0].Errors, res[1].Errors, res[0].CPU, res[1].CPU, capacity)
 		failed += res[0].Errors + res[1].Errors
 	}
 	if failed > 0 {
