@@ -251,11 +251,20 @@ func intOf(raw json.RawMessage) (int64, bool) {
 		if json.Unmarshal(raw, &s) != nil {
 			return 0, false
 		}
-		raw = []byte(s)
+		return ParseID(s)
 	}
-	i, err := strconv.ParseInt(string(raw), 10, 64)
+	return ParseID(string(raw))
+}
+
+// ParseID reads an id (django_id, a feature's id) as the text of a JSON
+// number or the content of a JSON string: an integer, or a number with an
+// integral value within ±2^53 (4.0, 1e3), as Python writers may leave one.
+// Readers of items in other forms (DynamoDB attribute values) use it to
+// read ids exactly as UnmarshalItem does.
+func ParseID(s string) (int64, bool) {
+	i, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		f, ferr := strconv.ParseFloat(string(raw), 64)
+		f, ferr := strconv.ParseFloat(s, 64)
 		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 			return 0, false
 		}

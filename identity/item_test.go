@@ -218,6 +218,24 @@ func TestItemRoundTrip(t *testing.T) {
 	}
 }
 
+func TestParseID(t *testing.T) {
+	cases := []struct {
+		in string
+		id int64
+		ok bool
+	}{
+		{"12", 12, true}, {"-7", -7, true}, {"-0", 0, true}, {"12.0", 12, true}, {"1e3", 1000, true}, {"1E+2", 100, true},
+		{"9007199254740993", 9007199254740993, true}, {"9007199254740992.0", 1 << 53, true},
+		{"1e17", 0, false}, {"2.5", 0, false}, {"abc", 0, false}, {"", 0, false}, {" 1", 0, false},
+		{"9223372036854775808", 0, false}, {"inf", 0, false}, {"NaN", 0, false},
+	}
+	for _, tc := range cases {
+		if id, ok := ParseID(tc.in); id != tc.id || ok != tc.ok {
+			t.Errorf("ParseID(%q) = %d, %t; want %d, %t", tc.in, id, ok, tc.id, tc.ok)
+		}
+	}
+}
+
 func TestValueJSON(t *testing.T) {
 	big70 := new(big.Int).Lsh(big.NewInt(1), 70)
 	cases := []struct {

@@ -87,26 +87,12 @@ func decodeAV(dec *json.Decoder) (types.AttributeValue, error) {
 	return nil, fmt.Errorf("unexpected JSON token %v", tok)
 }
 
-// itemJSON encodes an item's attributes as one JSON object.
-func itemJSON(item map[string]types.AttributeValue) ([]byte, error) {
-	buf := make([]byte, 0, 512)
-	return appendAVJSON(buf, &types.AttributeValueMemberM{Value: item})
-}
-
-// appendAVJSON appends the JSON form of an attribute value. Sets become
-// lists and binaries base64 strings; numbers keep DynamoDB's text.
-func appendAVJSON(dst []byte, av types.AttributeValue) ([]byte, error) {
-	return appendAV(dst, av, false)
-}
-
-// appendAVJSONSorted is appendAVJSON with every object's keys in order, so
-// that the same item always gives the same bytes (documents are compared
-// by their sum to tell an unchanged one).
+// appendAVJSONSorted appends the JSON form of an attribute value, every
+// object's keys in order, so that the same value always gives the same
+// bytes (documents are compared by their sum to tell an unchanged one).
+// Sets become lists and binaries base64 strings; numbers keep DynamoDB's
+// text.
 func appendAVJSONSorted(dst []byte, av types.AttributeValue) ([]byte, error) {
-	return appendAV(dst, av, true)
-}
-
-func appendAV(dst []byte, av types.AttributeValue, sorted bool) ([]byte, error) {
 	var err error
 	switch v := av.(type) {
 	case *types.AttributeValueMemberS:
@@ -124,19 +110,14 @@ func appendAV(dst []byte, av types.AttributeValue, sorted bool) ([]byte, error) 
 		return engine.AppendJSONString(dst, base64.StdEncoding.EncodeToString(v.Value)), nil
 	case *types.AttributeValueMemberM:
 		dst = append(dst, '{')
-		if sorted {
-			for i, k := range slices.Sorted(maps.Keys(v.Value)) {
-				if dst, err = appendMember(dst, i, k, v.Value[k], sorted); err != nil {
-					return nil, err
-				}
+		for i, k := range slices.Sorted(maps.Keys(v.Value)) {
+			if i > 0 {
+				dst = append(dst, ',')
 			}
-		} else {
-			i := 0
-			for k, e := range v.Value {
-				if dst, err = appendMember(dst, i, k, e, sorted); err != nil {
-					return nil, err
-				}
-				i++
+			dst = engine.AppendJSONString(dst, k)
+			dst = append(dst, ':')
+			if dst, err = appendAVJSONSorted(dst, v.Value[k]); err != nil {
+				return nil, err
 			}
 		}
 		return append(dst, '}'), nil
@@ -146,7 +127,7 @@ func appendAV(dst []byte, av types.AttributeValue, sorted bool) ([]byte, error) 
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst, err = appendAV(dst, e, sorted); err != nil {
+			if dst, err = appendAVJSONSorted(dst, e); err != nil {
 				return nil, err
 			}
 		}
@@ -183,16 +164,6 @@ func appendAV(dst []byte, av types.AttributeValue, sorted bool) ([]byte, error) 
 		return append(dst, ']'), nil
 	}
 	return nil, fmt.Errorf("unsupported attribute value %T", av)
-}
-
-// appendMember appends the i-th member of an object.
-func appendMember(dst []byte, i int, k string, e types.AttributeValue, sorted bool) ([]byte, error) {
-	if i > 0 {
-		dst = append(dst, ',')
-	}
-	dst = engine.AppendJSONString(dst, k)
-	dst = append(dst, ':')
-	return appendAV(dst, e, sorted)
 }
 
 // validNumber reports whether s, a DynamoDB number, is also a JSON number

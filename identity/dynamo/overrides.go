@@ -157,11 +157,8 @@ func (s *Store) decodeOverrideItem(item map[string]types.AttributeValue) (identi
 		s.log.Warn("dynamo: override item without feature_state skipped", "document_key", key)
 		return oi, false
 	}
-	data, err := appendAVJSON(nil, fs)
-	if err == nil {
-		oi.Override, err = identity.UnmarshalOverride(data)
-	}
-	if err != nil {
+	var err error
+	if oi.Override, err = decodeOverride(fs); err != nil {
 		s.log.Warn("dynamo: unreadable override item skipped", "document_key", key, "error", err)
 		return oi, false
 	}

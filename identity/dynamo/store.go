@@ -179,32 +179,17 @@ func (s *Store) read(ctx context.Context, envKey, identifier string) (*identity.
 	return s.decode(out.Item)
 }
 
-// decode reads an identity item, tolerantly (identity.UnmarshalItem): what
-// cannot be read is logged and skipped. It returns the item's version.
+// decode reads an identity item, tolerantly, as identity.UnmarshalItem
+// reads its JSON (decodeItem): what cannot be read is logged and skipped.
+// It returns the item's version.
 func (s *Store) decode(item map[string]types.AttributeValue) (*identity.Identity, int64, error) {
-	data, err := itemJSON(item)
+	id, version, problems, err := decodeItem(item)
 	if err != nil {
-		return nil, 0, fmt.Errorf("dynamo: decoding identity item %s: %w", itemKey(item), err)
-	}
-	id, problems, err := identity.UnmarshalItem(data)
-	if err != nil {
-		return nil, 0, fmt.Errorf("dynamo: identity item %s: %w", itemKey(item), err)
+		return nil, 0, err
 	}
 	if len(problems) > 0 {
 		s.log.Warn("dynamo: unreadable parts of a stored identity skipped",
 			"composite_key", itemKey(item), "problems", problems)
-	}
-	if fl, ok := item[attrFloatTraits].(*types.AttributeValueMemberSS); ok {
-		for i := range id.Traits {
-			t := &id.Traits[i]
-			if t.Value.Kind == engine.KindInt && slices.Contains(fl.Value, t.Key) {
-				t.Value = engine.Float(intAsFloat(t.Value))
-			}
-		}
-	}
-	var version int64
-	if v, ok := item[attrVersion].(*types.AttributeValueMemberN); ok {
-		version, _ = strconv.ParseInt(v.Value, 10, 64)
 	}
 	return id, version, nil
 }
