@@ -425,3 +425,80 @@ func TestKeyEncodingOrder(t *testing.T) {
 		t.Error("environment a's prefix covers environment ab")
 	}
 }
+
+// TestCloseCommitsQueuedWrites: writes queued when Close is called are
+// committed before the file closes, and writes after Close fail as
+// unavailable instead of hanging.
+func TestCloseCommitsQueuedWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ids.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdCommits(t, s)
+	const n = 5
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = s.Update(t.Context(), testEnv, fmt.Sprintf("q%d", i), withTrait("i", engine.Int(int64(i))))
+		})
+	}
+	waitQueued(t, s, n)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	release()
+	wg.Wait()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("queued write %d: %v", i, err)
+		}
+	}
+	if _, err := s.Update(t.Context(), testEnv, "late", withTrait("a", engine.Int(1))); !errors.Is(err, identity.ErrUnavailable) {
+		t.Errorf("Update after Close = %v; want ErrUnavailable", err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range n {
+		if _, err := s.Get(t.Context(), testEnv.APIKey, fmt.Sprintf("q%d", i)); err != nil {
+			t.Errorf("q%d after reopening: %v", i, err)
+		}
+	}
+}
+
+// TestPanickingWriteStaysPrivate: a write function that panics fails its
+// own caller only; the writers sharing its group commit still land.
+func TestPanickingWriteStaysPrivate(t *testing.T) {
+	s := openTest(t, Options{})
+	release := holdCommits(t, s)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Go(func() {
+			_, errs[i] = s.Update(t.Context(), testEnv, fmt.Sprintf("p%d", i), func(cur *identity.Identity) (*identity.Identity, error) {
+				if i == 1 {
+					panic("boom")
+				}
+				return withTrait("i", engine.Int(int64(i)))(cur)
+			})
+		})
+	}
+	waitQueued(t, s, 3)
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 1) {
+			t.Errorf("p%d: Update = %v", i, err)
+		}
+		_, err := s.Get(t.Context(), testEnv.APIKey, fmt.Sprintf("p%d", i))
+		if stored := err == nil; stored != (i != 1) {
+			t.Errorf("p%d: stored = %t (%v)", i, stored, err)
+		}
+	}
+}
