@@ -3,6 +3,7 @@ package dynalite
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +103,33 @@ func TestPauseResume(t *testing.T) {
 	s.Resume()
 	if _, err := c.ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
 		t.Fatalf("ListTables after Resume: %v", err)
+	}
+}
+
+// TestSurvivesResetConnections: a client that resets its connection in the
+// middle of a request (as a cancelled context does) must not take dynalite
+// down for every other test using it.
+func TestSurvivesResetConnections(t *testing.T) {
+	ep := Start(t)
+	addr := strings.TrimPrefix(ep, "http://")
+	const partial = "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n" +
+		"X-Amz-Target: DynamoDB_20120810.ListTables\r\n" +
+		"Authorization: AWS4-HMAC-SHA256 Credential=a/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc\r\n" +
+		"Content-Length: 100\r\n\r\n{\"a\":"
+	for range 10 {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte(partial)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)    // let dynalite start reading the body
+		_ = conn.(*net.TCPConn).SetLinger(0) // close with a reset, not a FIN
+		_ = conn.Close()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := Client(ep).ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("ListTables after reset connections: %v", err)
 	}
 }

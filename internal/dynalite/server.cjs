@@ -14,6 +14,23 @@ const port = Number(process.argv[3] || 0)
 const options = { createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }
 if (process.argv[4]) options.path = process.argv[4]
 const server = dynalite(options)
+// dynalite reads request bodies without an 'error' listener, so a client
+// that resets its connection mid-request (a context cancelled at the end of
+// a benchmark slice, a test's timeout) raised an unhandled ECONNRESET and
+// took the whole server down. A reset connection concerns only its request.
+server.prependListener('request', (req, res) => {
+  req.on('error', () => {})
+  res.on('error', () => {})
+})
+server.on('clientError', (err, socket) => socket.destroy())
+process.on('uncaughtException', (err) => {
+  if (err && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+    process.stderr.write(`dynalite: ignored ${err.code} on a client connection\n`)
+    return
+  }
+  process.stderr.write(`dynalite: ${err && err.stack ? err.stack : err}\n`)
+  process.exit(1)
+})
 server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`listening ${server.address().port}\n`)
 })
