@@ -10,21 +10,16 @@ import (
 	"github.com/fledge-flags/fledge/admin"
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/edge"
-	"github.com/fledge-flags/fledge/identity"
 	"github.com/fledge-flags/fledge/identity/dynamo"
 	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/registry"
 	"github.com/fledge-flags/fledge/server"
 )
 
-// StoreOpener opens the identity store the configuration names. Run uses
-// OpenStore; tests may substitute another.
-type StoreOpener func(ctx context.Context, cfg *config.Config, logger *slog.Logger) (identity.Store, error)
-
 // apiRole adds the Edge API to the proxy's handler options: the identity
 // store, the persisting identify stage and the api role's routes.
 func apiRole(ctx context.Context, cfg *config.Config, reg *registry.Registry, opts *server.Options, rec metrics.Recorder, logger *slog.Logger) (io.Closer, error) {
-	raw, err := OpenStore(ctx, cfg, logger)
+	raw, err := OpenStore(ctx, cfg, logger, rec)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fledge-flags/fledge/config"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/metrics"
 	"github.com/fledge-flags/fledge/migrate"
 )
 
@@ -69,7 +70,7 @@ func Migrate(ctx context.Context, cfg *config.Config, mo MigrateOptions, logger 
 	var store identity.Store
 	if !mo.DryRun {
 		var err error
-		if store, err = OpenStore(ctx, cfg, logger); err != nil {
+		if store, err = OpenStore(ctx, cfg, logger, metrics.Nop{}); err != nil {
 			return migrate.Report{}, err
 		}
 		defer store.Close()

@@ -3,10 +3,12 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -404,5 +406,50 @@ func TestAPIKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	t.Logf("%d acknowledged writes before SIGKILL, %d lost", len(acked), lost)
 	if lost > 0 {
 		t.Errorf("%d of %d acknowledged writes lost", lost, len(acked))
+	}
+}
+
+// TestAPIStoreCommitMetrics: the api role's /metrics shows the embedded
+// store's group commits (how many writes each made durable, how long it
+// took) next to the identities written.
+func TestAPIStoreCommitMetrics(t *testing.T) {
+	t.Parallel()
+	cfg := apiConfig(t, t.TempDir(), "")
+	debug := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg.section("server")["debug_address"] = debug
+	api := startAPI(t, cfg)
+	const writes = 3
+	for i := range writes {
+		body := fmt.Sprintf(`{"identifier":"metrics-user","traits":[{"trait_key":"n","trait_value":%d}]}`, i)
+		decodeIdentity(t, "POST", api.post(t, "/api/v1/identities/", exampleClientKey, []byte(body)))
+	}
+	resp, err := http.Get("http://" + debug + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	series := func(name string) float64 {
+		for line := range strings.Lines(string(body)) {
+			if rest, ok := strings.CutPrefix(line, name+" "); ok {
+				v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				return v
+			}
+		}
+		t.Fatalf("no %s in /metrics:\n%s", name, body)
+		return 0
+	}
+	if got := series("fledge_identities_written_total"); got != writes {
+		t.Errorf("identities written %v; want %d", got, writes)
+	}
+	// One identity written three times in turn: three commits of one write.
+	if got := series("fledge_store_commit_writes_sum"); got != writes {
+		t.Errorf("writes committed %v; want %d", got, writes)
+	}
+	if got := series("fledge_store_commit_duration_seconds_count"); got != writes {
+		t.Errorf("commits timed %v; want %d", got, writes)
 	}
 }

@@ -32,6 +32,10 @@ type Recorder interface {
 	StoreOp(op string, err error, elapsed time.Duration)
 	// IdentitiesWritten counts identities persisted by the api role.
 	IdentitiesWritten(n int)
+	// StoreCommit is one group commit of the embedded store: how many
+	// writes it made durable together, and how long the commit took
+	// (its flushes included).
+	StoreCommit(writes int, elapsed time.Duration)
 	// StreamOpened and StreamClosed bracket a realtime (SSE) stream.
 	StreamOpened()
 	StreamClosed()
@@ -169,6 +173,9 @@ func (Nop) StoreOp(string, error, time.Duration) {}
 
 // IdentitiesWritten implements Recorder.
 func (Nop) IdentitiesWritten(int) {}
+
+// StoreCommit implements Recorder.
+func (Nop) StoreCommit(int, time.Duration) {}
 
 // StreamOpened implements Recorder.
 func (Nop) StreamOpened() {}

@@ -87,6 +87,8 @@ func TestPrometheus(t *testing.T) {
 	rec.StoreOp(metrics.StorePut, errors.New("boom"), time.Millisecond)
 	rec.StoreOp("identity:"+workload.ClientKey(p), nil, time.Millisecond)
 	rec.IdentitiesWritten(3)
+	rec.StoreCommit(12, 300*time.Microsecond)
+	rec.StoreCommit(1, 200*time.Microsecond)
 	rec.StreamOpened()
 	rec.StreamOpened()
 	rec.StreamClosed()
@@ -112,6 +114,10 @@ func TestPrometheus(t *testing.T) {
 		`fledge_store_operations_total{op="other"} 1`,
 		`fledge_store_operation_duration_seconds_count{op="put"} 2`,
 		`fledge_identities_written_total 3`,
+		`fledge_store_commit_writes_sum 13`,
+		`fledge_store_commit_writes_count 2`,
+		`fledge_store_commit_writes_bucket{le="1"} 1`,
+		`fledge_store_commit_duration_seconds_count 2`,
 		`fledge_sse_streams_open 1`,
 		`fledge_sse_events_sent_total 5`,
 		`fledge_analytics_forwarded_total 2`,

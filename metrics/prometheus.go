@@ -41,6 +41,8 @@ type Prometheus struct {
 	storeErrors  *prometheus.CounterVec
 	storeLatency *prometheus.HistogramVec
 	identities   prometheus.Counter
+	commitWrites prometheus.Histogram
+	commitTime   prometheus.Histogram
 	streams      prometheus.Gauge
 	events       prometheus.Counter
 	analytics    prometheus.Counter
@@ -89,6 +91,16 @@ func NewPrometheus(reg *registry.Registry, fresh Freshness) *Prometheus {
 		Namespace: namespace, Name: "identities_written_total",
 		Help: "Identities persisted by the api role.",
 	})
+	p.commitWrites = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "store_commit_writes",
+		Help:    "Writes made durable by one group commit of the embedded store (api role).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
+	})
+	p.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "store_commit_duration_seconds",
+		Help:    "Time one group commit of the embedded store took, its flushes to disk included (api role).",
+		Buckets: latencyBuckets,
+	})
 	p.streams = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "sse_streams_open",
 		Help: "Realtime (server-sent events) streams open now.",
@@ -102,7 +114,7 @@ func NewPrometheus(reg *registry.Registry, fresh Freshness) *Prometheus {
 		Help: "Flag-usage analytics reports forwarded upstream.",
 	})
 	p.reg.MustRegister(p.requests, p.latency, p.polls, p.pollFailures, p.storeOps, p.storeErrors,
-		p.storeLatency, p.identities, p.streams, p.events, p.analytics,
+		p.storeLatency, p.identities, p.commitWrites, p.commitTime, p.streams, p.events, p.analytics,
 		&documentCollector{reg: reg, fresh: fresh, label: p.envLabel},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -196,6 +208,12 @@ func (p *Prometheus) StoreOp(op string, err error, elapsed time.Duration) {
 
 // IdentitiesWritten implements Recorder.
 func (p *Prometheus) IdentitiesWritten(n int) { p.identities.Add(float64(n)) }
+
+// StoreCommit implements Recorder.
+func (p *Prometheus) StoreCommit(writes int, elapsed time.Duration) {
+	p.commitWrites.Observe(float64(writes))
+	p.commitTime.Observe(elapsed.Seconds())
+}
 
 // StreamOpened implements Recorder.
 func (p *Prometheus) StreamOpened() { p.streams.Inc() }

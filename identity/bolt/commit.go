@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -25,6 +26,7 @@ const defaultMaxBatch = 1000
 type committer struct {
 	db       *bbolt.DB
 	maxBatch int
+	onCommit func(writes int, elapsed time.Duration) // may be nil
 	queue    chan *commitCall
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -46,13 +48,14 @@ type commitCall struct {
 
 var callPool = sync.Pool{New: func() any { return &commitCall{done: make(chan error, 1)} }}
 
-func newCommitter(db *bbolt.DB, maxBatch int) *committer {
+func newCommitter(db *bbolt.DB, maxBatch int, onCommit func(writes int, elapsed time.Duration)) *committer {
 	if maxBatch <= 0 {
 		maxBatch = defaultMaxBatch
 	}
 	c := &committer{
 		db:       db,
 		maxBatch: maxBatch,
+		onCommit: onCommit,
 		queue:    make(chan *commitCall, maxBatch),
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -136,6 +139,7 @@ func (c *committer) run() {
 func (c *committer) commit(batch []*commitCall) {
 	for len(batch) > 0 {
 		failed := -1
+		start := time.Now()
 		err := c.db.Update(func(tx *bbolt.Tx) error {
 			for i, call := range batch {
 				if err := safeRun(call.fn, tx); err != nil {
@@ -147,7 +151,7 @@ func (c *committer) commit(batch []*commitCall) {
 		})
 		if failed < 0 {
 			if err == nil {
-				c.commits.Add(1)
+				c.committed(len(batch), start)
 			}
 			for _, call := range batch {
 				call.done <- err
@@ -156,7 +160,20 @@ func (c *committer) commit(batch []*commitCall) {
 		}
 		solo := batch[failed]
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
-		solo.done <- c.db.Update(func(tx *bbolt.Tx) error { return safeRun(solo.fn, tx) })
+		start = time.Now()
+		err = c.db.Update(func(tx *bbolt.Tx) error { return safeRun(solo.fn, tx) })
+		if err == nil {
+			c.committed(1, start)
+		}
+		solo.done <- err
+	}
+}
+
+// committed counts a commit of n writes that began at start.
+func (c *committer) committed(n int, start time.Time) {
+	c.commits.Add(1)
+	if c.onCommit != nil {
+		c.onCommit(n, time.Since(start))
 	}
 }
 

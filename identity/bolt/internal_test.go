@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,7 +202,16 @@ func TestCancelWhileQueued(t *testing.T) {
 // TestGroupCommit: writes that queue while a commit is in progress share
 // the next one, and a lone write is committed without waiting for company.
 func TestGroupCommit(t *testing.T) {
-	s := openTest(t, Options{})
+	var mu sync.Mutex
+	var sizes []int
+	s := openTest(t, Options{OnCommit: func(writes int, elapsed time.Duration) {
+		if elapsed <= 0 {
+			t.Errorf("commit of %d writes took %v", writes, elapsed)
+		}
+		mu.Lock()
+		sizes = append(sizes, writes)
+		mu.Unlock()
+	}})
 	start := time.Now()
 	if _, err := s.Update(t.Context(), testEnv, "lone", withTrait("a", engine.Int(1))); err != nil {
 		t.Fatal(err)
@@ -225,6 +235,12 @@ func TestGroupCommit(t *testing.T) {
 	if got := s.commit.commits.Load() - before; got != 2 {
 		t.Errorf("%d writers took %d commits after the held one; want 1", n, got-1)
 	}
+	mu.Lock()
+	// The lone write, the held one, then all n together.
+	if want := []int{1, 1, n}; !slices.Equal(sizes[len(sizes)-3:], want) {
+		t.Errorf("OnCommit heard of commits of %v writes; want them to end with %v", sizes, want)
+	}
+	mu.Unlock()
 	for i := range n {
 		if _, err := s.Get(t.Context(), testEnv.APIKey, fmt.Sprintf("g%02d", i)); err != nil {
 			t.Errorf("g%02d: %v", i, err)

@@ -35,6 +35,10 @@ type Options struct {
 	LockTimeout time.Duration
 	// MaxBatchSize caps a group commit (default 1000).
 	MaxBatchSize int
+	// OnCommit, when set, is told of every committed group commit: how
+	// many writes it carried and how long it took, flushes included. It
+	// runs on the committing goroutine, so it must be quick.
+	OnCommit func(writes int, elapsed time.Duration)
 	// Now stamps created_date; nil means time.Now.
 	Now func() time.Time
 	// CacheEntries bounds the cache of decoded identities (0: the
@@ -83,7 +87,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if entries == 0 {
 		entries = DefaultCacheEntries
 	}
-	s := &Store{db: db, commit: newCommitter(db, opts.MaxBatchSize), log: opts.Logger, now: opts.Now, cache: newDecoded(entries)}
+	s := &Store{db: db, commit: newCommitter(db, opts.MaxBatchSize, opts.OnCommit), log: opts.Logger, now: opts.Now, cache: newDecoded(entries)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
