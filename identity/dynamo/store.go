@@ -299,11 +299,23 @@ func (s *Store) complete(next, cur *identity.Identity, envKey, identifier string
 // traits and the version, not the whole identity.
 func (s *Store) updateInput(next, cur *identity.Identity, data []byte, version int64) (*dynamodb.UpdateItemInput, error) {
 	exists := cur != nil
-	av, err := jsonToAV(data)
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: encoding identity %q: %w", next.Identifier, err)
+	// The item's other attributes come from its JSON, converted only when
+	// one of them changed: a trait write needs just the traits.
+	var item map[string]types.AttributeValue
+	attr := func(name string) (types.AttributeValue, bool, error) {
+		if name == attrTraits {
+			return traitsAV(next.Traits), true, nil
+		}
+		if item == nil {
+			av, err := jsonToAV(data)
+			if err != nil {
+				return nil, false, fmt.Errorf("dynamo: encoding identity %q: %w", next.Identifier, err)
+			}
+			item = av.(*types.AttributeValueMemberM).Value
+		}
+		v, ok := item[name]
+		return v, ok, nil
 	}
-	item := av.(*types.AttributeValueMemberM).Value
 	names := map[string]string{}
 	values := map[string]types.AttributeValue{}
 	var set, remove []string
@@ -327,18 +339,25 @@ func (s *Store) updateInput(next, cur *identity.Identity, data []byte, version i
 		if unchanged[name] {
 			continue
 		}
-		v, ok := item[name]
+		v, ok, err := attr(name)
+		if err != nil {
+			return nil, err
+		}
 		if !ok {
 			v = &types.AttributeValueMemberNULL{Value: true}
 		}
 		setAttr(name, v)
 	}
-	switch v, ok := item[attrAlias]; {
-	case unchanged[attrAlias]:
-	case ok:
-		setAttr(attrAlias, v)
-	case exists:
-		removeAttr(attrAlias)
+	if !unchanged[attrAlias] {
+		v, ok, err := attr(attrAlias)
+		switch {
+		case err != nil:
+			return nil, err
+		case ok:
+			setAttr(attrAlias, v)
+		case exists:
+			removeAttr(attrAlias)
+		}
 	}
 	floats := floatTraits(next)
 	switch {
