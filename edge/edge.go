@@ -207,8 +207,14 @@ func (e *Identifier) result(snap *environment.Snapshot, identifier string, cur *
 	var merged []entry
 	if cur != nil {
 		merged = make([]entry, 0, len(cur.Traits)+len(overlay))
+		// The stored values' JSON shares one buffer: one allocation for
+		// all of them instead of one each. A slice taken before the
+		// buffer grows keeps the old array, which stays valid.
+		buf := make([]byte, 0, 16*len(cur.Traits))
 		for _, t := range cur.Traits {
-			merged = append(merged, entry{sdk.RawTrait{Key: t.Key, Value: identity.ValueJSON(t.Value)}, t.Value})
+			start := len(buf)
+			buf = identity.AppendValueJSON(buf, t.Value)
+			merged = append(merged, entry{sdk.RawTrait{Key: t.Key, Value: buf[start:len(buf):len(buf)]}, t.Value})
 		}
 	}
 	for _, t := range overlay {

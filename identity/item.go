@@ -275,28 +275,32 @@ func ParseID(s string) (int64, bool) {
 
 // ValueJSON encodes a trait value: strings, booleans, integers, and floats
 // always with a decimal point or an exponent.
-func ValueJSON(v engine.Value) json.RawMessage {
+func ValueJSON(v engine.Value) json.RawMessage { return AppendValueJSON(nil, v) }
+
+// AppendValueJSON appends ValueJSON(v) to dst.
+func AppendValueJSON(dst []byte, v engine.Value) []byte {
 	switch v.Kind {
 	case engine.KindString:
-		return engine.AppendJSONString(nil, v.Str)
+		return engine.AppendJSONString(dst, v.Str)
 	case engine.KindBool:
 		if v.Int != 0 {
-			return json.RawMessage("true")
+			return append(dst, "true"...)
 		}
-		return json.RawMessage("false")
+		return append(dst, "false"...)
 	case engine.KindInt:
 		if v.Big != nil {
-			return json.RawMessage(v.Big.String())
+			return v.Big.Append(dst, 10)
 		}
-		return strconv.AppendInt(nil, v.Int, 10)
+		return strconv.AppendInt(dst, v.Int, 10)
 	case engine.KindFloat:
-		b := strconv.AppendFloat(nil, v.Float, 'g', -1, 64)
-		if !bytes.ContainsAny(b, ".eEN") { // N: NaN, Inf never reach here
-			b = append(b, ".0"...)
+		start := len(dst)
+		dst = strconv.AppendFloat(dst, v.Float, 'g', -1, 64)
+		if !bytes.ContainsAny(dst[start:], ".eEN") { // N: NaN, Inf never reach here
+			dst = append(dst, ".0"...)
 		}
-		return b
+		return dst
 	}
-	return json.RawMessage("null")
+	return append(dst, "null"...)
 }
 
 // ValueFromJSON reads a stored scalar value; objects and lists are not trait

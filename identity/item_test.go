@@ -258,6 +258,12 @@ func TestValueJSON(t *testing.T) {
 		if !ok || !reflect.DeepEqual(back, tc.v) {
 			t.Errorf("ValueFromJSON(%s) = %#v, %t; want %#v", got, back, ok, tc.v)
 		}
+		// Appending after other bytes (an exponent or a point among them)
+		// gives the same encoding.
+		const prefix = `{"e":1.5e3,"v":`
+		if got := AppendValueJSON([]byte(prefix), tc.v); string(got) != prefix+tc.want {
+			t.Errorf("AppendValueJSON(%q, %#v) = %s; want %s", prefix, tc.v, got, prefix+tc.want)
+		}
 	}
 }
 

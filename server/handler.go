@@ -427,7 +427,7 @@ func (h *Handler) setTrait(w http.ResponseWriter, r *http.Request) {
 	out = append(out, `},"trait_key":`...)
 	out = engine.AppendJSONString(out, req.Key)
 	out = append(out, `,"trait_value":`...)
-	out = append(out, identity.ValueJSON(v)...)
+	out = identity.AppendValueJSON(out, v)
 	h.writeJSON(w, r, append(out, '}'))
 }
 
