@@ -30,6 +30,7 @@ type committer struct {
 	queue    chan *commitCall
 	stop     chan struct{}
 	stopped  chan struct{}
+	calls    sync.Pool // of *commitCall, reused so that a write allocates no channel
 
 	// mu makes closing and queueing exclusive, so that no write is queued
 	// after the goroutine has drained the queue for the last time.
@@ -46,8 +47,6 @@ type commitCall struct {
 	done chan error
 }
 
-var callPool = sync.Pool{New: func() any { return &commitCall{done: make(chan error, 1)} }}
-
 func newCommitter(db *bbolt.DB, maxBatch int, onCommit func(writes int, elapsed time.Duration)) *committer {
 	if maxBatch <= 0 {
 		maxBatch = defaultMaxBatch
@@ -59,6 +58,7 @@ func newCommitter(db *bbolt.DB, maxBatch int, onCommit func(writes int, elapsed 
 		queue:    make(chan *commitCall, maxBatch),
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
+		calls:    sync.Pool{New: func() any { return &commitCall{done: make(chan error, 1)} }},
 	}
 	go c.run()
 	return c
@@ -73,13 +73,13 @@ func (c *committer) write(fn func(*bbolt.Tx) error) error {
 		c.mu.RUnlock()
 		return errClosed
 	}
-	call := callPool.Get().(*commitCall)
+	call := c.calls.Get().(*commitCall)
 	call.fn = fn
 	c.queue <- call
 	c.mu.RUnlock()
 	err := <-call.done
 	call.fn = nil
-	callPool.Put(call)
+	c.calls.Put(call)
 	return err
 }
 

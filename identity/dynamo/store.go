@@ -291,12 +291,10 @@ func (s *Store) complete(next, cur *identity.Identity, envKey, identifier string
 	identity.Complete(next, cur, envKey, identifier, s.opts.Now())
 }
 
-// updateInput builds the conditional UpdateItem that writes Fledge's
-// attributes of next over the item read at version (exists tells whether
-// there was one).
-// updateInput builds the conditional write of next, whose item JSON is
-// data, over cur (nil for a new item). Only the attributes that changed are set: a trait write sends the
-// traits and the version, not the whole identity.
+// updateInput builds the conditional UpdateItem that writes next, whose
+// item JSON is data, over cur (nil for a new item) read at version. Only
+// the attributes that changed are set: a trait write sends the traits and
+// the version, not the whole identity.
 func (s *Store) updateInput(next, cur *identity.Identity, data []byte, version int64) (*dynamodb.UpdateItemInput, error) {
 	exists := cur != nil
 	// The item's other attributes come from its JSON, converted only when
