@@ -1,11 +1,9 @@
 package dynamo
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -17,55 +15,11 @@ import (
 )
 
 // Items travel between identity's item JSON and DynamoDB attribute values
-// the way boto3 maps them for Flagsmith: objects are M, lists L, strings S,
-// booleans BOOL, null NULL and every number N, its text passed through
-// unchanged (DynamoDB normalises it: 4.0 is stored as 4).
+// the way boto3 maps them for Flagsmith (internal/avjson converts JSON to
+// attribute values; appendAVJSONSorted goes back).
 
-// jsonToAV converts one JSON value to an attribute value.
-func jsonToAV(data []byte) (types.AttributeValue, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	// One Decode into interface values, then a walk: several times faster
-	// than reading the value token by token (json.Decoder.Token allocates
-	// for every token), and this runs on every identity write.
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("trailing data after JSON value")
-	}
-	return anyToAV(v), nil
-}
-
-// anyToAV converts what encoding/json decodes into an interface value (with
-// UseNumber) to an attribute value.
-func anyToAV(v any) types.AttributeValue {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]types.AttributeValue, len(t))
-		for k, e := range t {
-			m[k] = anyToAV(e)
-		}
-		return &types.AttributeValueMemberM{Value: m}
-	case []any:
-		l := make([]types.AttributeValue, 0, len(t))
-		for _, e := range t {
-			l = append(l, anyToAV(e))
-		}
-		return &types.AttributeValueMemberL{Value: l}
-	case string:
-		return &types.AttributeValueMemberS{Value: t}
-	case json.Number:
-		return &types.AttributeValueMemberN{Value: t.String()}
-	case bool:
-		return &types.AttributeValueMemberBOOL{Value: t}
-	}
-	return &types.AttributeValueMemberNULL{Value: true} // nil: JSON null
-}
-
-// traitsAV is the identity_traits attribute of an identity: what jsonToAV
-// makes of that attribute in the item JSON identity.MarshalItem writes,
+// traitsAV is the identity_traits attribute of an identity: what
+// avjson.FromJSON makes of that attribute in the item JSON identity.MarshalItem writes,
 // built without the round trip, because a trait write sends nothing else
 // of the item (TestTraitsAVMatchesItemJSON holds the two together).
 func traitsAV(traits []identity.Trait) types.AttributeValue {
@@ -79,7 +33,7 @@ func traitsAV(traits []identity.Trait) types.AttributeValue {
 	return &types.AttributeValueMemberL{Value: l}
 }
 
-// valueAV is a trait value as jsonToAV reads its identity.ValueJSON: the
+// valueAV is a trait value as avjson.FromJSON reads its identity.ValueJSON: the
 // JSON text of a number is its N.
 func valueAV(v engine.Value) types.AttributeValue {
 	switch v.Kind {

@@ -17,6 +17,7 @@ import (
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/identity"
 	"github.com/fledge-flags/fledge/identity/dynamo"
+	"github.com/fledge-flags/fledge/internal/avjson"
 )
 
 // The store reads identity items straight from their attribute values.
@@ -147,9 +148,9 @@ const flagsmithItemJSON = `{
 // them.
 func jsonItem(t testing.TB, data string) types.AttributeValue {
 	t.Helper()
-	av, err := dynamo.JSONToAV([]byte(data))
+	av, err := avjson.FromJSON([]byte(data))
 	if err != nil {
-		t.Fatalf("JSONToAV(%s): %v", data, err)
+		t.Fatalf("FromJSON(%s): %v", data, err)
 	}
 	return av
 }
@@ -860,7 +861,7 @@ func FuzzDecodeItem(f *testing.F) {
 	}
 	f.Add(flagsmithItemJSON, []byte{})
 	f.Fuzz(func(t *testing.T, seed string, damage []byte) {
-		av, err := dynamo.JSONToAV([]byte(seed))
+		av, err := avjson.FromJSON([]byte(seed))
 		m, ok := av.(*types.AttributeValueMemberM)
 		if err != nil || !ok {
 			t.Skip("not a JSON object")

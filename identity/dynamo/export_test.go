@@ -33,9 +33,6 @@ func DecodeOverride(av types.AttributeValue) (identity.Override, error) { return
 // AVJSON is the JSON of an attribute value, map keys in order.
 func AVJSON(av types.AttributeValue) ([]byte, error) { return appendAVJSONSorted(nil, av) }
 
-// JSONToAV converts JSON as the store converts what it writes.
-func JSONToAV(data []byte) (types.AttributeValue, error) { return jsonToAV(data) }
-
 // The reader decodeItem replaced, kept as the reference it is tested
 // against: the item converted to JSON (refAppendAV is the converter as it
 // was), then identity.UnmarshalItem, then the float repair and the

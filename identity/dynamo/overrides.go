@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/internal/avjson"
 )
 
 // syncOverrides brings env's v2 identity_override items of one identity
@@ -40,7 +41,7 @@ func (s *Store) syncOverrides(ctx context.Context, env identity.Env, stored *ide
 		if prev, ok := old[key]; ok && bytes.Equal(prev, b) {
 			continue
 		}
-		fs, err := jsonToAV(b)
+		fs, err := avjson.FromJSON(b)
 		if err != nil {
 			return fmt.Errorf("dynamo: encoding override of feature %d: %w", o.Feature.ID, err)
 		}

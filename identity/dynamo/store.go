@@ -66,6 +66,7 @@ import (
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/internal/avjson"
 )
 
 // Attribute and index names.
@@ -305,7 +306,7 @@ func (s *Store) updateInput(next, cur *identity.Identity, data []byte, version i
 			return traitsAV(next.Traits), true, nil
 		}
 		if item == nil {
-			av, err := jsonToAV(data)
+			av, err := avjson.FromJSON(data)
 			if err != nil {
 				return nil, false, fmt.Errorf("dynamo: encoding identity %q: %w", next.Identifier, err)
 			}

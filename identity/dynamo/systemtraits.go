@@ -11,6 +11,7 @@ import (
 
 	"github.com/fledge-flags/fledge/engine"
 	"github.com/fledge-flags/fledge/identity"
+	"github.com/fledge-flags/fledge/internal/avjson"
 )
 
 // systemTraitAttempts is core's bound on a system trait write's races.
@@ -37,7 +38,7 @@ func (s *Store) SetSystemTrait(ctx context.Context, envKey, identifier, key stri
 	if value.Kind == engine.KindNone {
 		return s.UnsetSystemTrait(ctx, envKey, identifier, key)
 	}
-	av, err := jsonToAV(identity.ValueJSON(value))
+	av, err := avjson.FromJSON(identity.ValueJSON(value))
 	if err != nil {
 		return fmt.Errorf("dynamo: set system trait %q: %w", key, err)
 	}

@@ -14,13 +14,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/fledge-flags/fledge/internal/avjson"
 )
 
 // Tables names the environment tables written to.
@@ -41,9 +42,9 @@ var compressedAttrs = []string{"project", "feature_states"}
 // compress, project and feature_states become gzip Binary and compressed
 // is set, as core's compressed documents are.
 func Item(doc []byte, compress bool) (map[string]types.AttributeValue, error) {
-	av, err := fromJSON(doc)
+	av, err := avjson.FromJSON(doc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("coreitems: document: %w", err)
 	}
 	m, ok := av.(*types.AttributeValueMemberM)
 	if !ok {
@@ -158,9 +159,9 @@ func (w *Writer) PutOverride(ctx context.Context, o Override) error {
 	if err := json.Unmarshal(o.FeatureState, &head); err != nil {
 		return err
 	}
-	fs, err := fromJSON(o.FeatureState)
+	fs, err := avjson.FromJSON(o.FeatureState)
 	if err != nil {
-		return err
+		return fmt.Errorf("coreitems: feature state: %w", err)
 	}
 	return w.put(ctx, w.Tables.EnvironmentsV2, map[string]types.AttributeValue{
 		"environment_id":      s(strconv.FormatInt(o.EnvironmentID, 10)),
@@ -216,62 +217,3 @@ func (w *Writer) put(ctx context.Context, table string, item map[string]types.At
 }
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-
-// fromJSON converts one JSON value as boto3 does.
-func fromJSON(data []byte) (types.AttributeValue, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	av, err := decode(dec)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("coreitems: trailing data after JSON value")
-	}
-	return av, nil
-}
-
-func decode(dec *json.Decoder) (types.AttributeValue, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if t == '{' {
-			m := map[string]types.AttributeValue{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				v, err := decode(dec)
-				if err != nil {
-					return nil, err
-				}
-				m[kt.(string)] = v
-			}
-			_, err := dec.Token()
-			return &types.AttributeValueMemberM{Value: m}, err
-		}
-		l := []types.AttributeValue{}
-		for dec.More() {
-			v, err := decode(dec)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, v)
-		}
-		_, err := dec.Token()
-		return &types.AttributeValueMemberL{Value: l}, err
-	case string:
-		return s(t), nil
-	case json.Number:
-		return &types.AttributeValueMemberN{Value: t.String()}, nil
-	case bool:
-		return &types.AttributeValueMemberBOOL{Value: t}, nil
-	case nil:
-		return &types.AttributeValueMemberNULL{Value: true}, nil
-	}
-	return nil, fmt.Errorf("coreitems: unexpected JSON token %v", tok)
-}

@@ -1,14 +1,11 @@
-package dynamo
+package avjson
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
-	"math/rand/v2"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -18,8 +15,9 @@ import (
 	"github.com/fledge-flags/fledge/identity"
 )
 
-// tokenJSONToAV is the token-by-token converter jsonToAV replaced, kept as
-// the oracle it must agree with.
+// tokenJSONToAV is the token-by-token converter FromJSON replaced (in the
+// identity store and in the tests' core writer), kept as the oracle it must
+// agree with.
 func tokenJSONToAV(data []byte) (types.AttributeValue, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -112,7 +110,7 @@ func benchItem(t testing.TB, n int) []byte {
 	return data
 }
 
-func TestJSONToAVMatchesTokenDecoder(t *testing.T) {
+func TestFromJSONMatchesTokenDecoder(t *testing.T) {
 	cases := []string{
 		`null`, `true`, `false`, `0`, `-1.5e300`, `123456789012345678901234567890`, `""`, `"\u00e9\ud83d\ude00"`,
 		`"bad \xff utf-8"`, `[]`, `{}`, `[[],{},[null]]`, `{"a":1,"a":2}`, `{"a":{"b":[1,{"c":"d"}]}}`,
@@ -120,14 +118,14 @@ func TestJSONToAVMatchesTokenDecoder(t *testing.T) {
 		string(benchItem(t, 0)), string(benchItem(t, 15)),
 	}
 	for _, c := range cases {
-		got, gotErr := jsonToAV([]byte(c))
+		got, gotErr := FromJSON([]byte(c))
 		want, wantErr := tokenJSONToAV([]byte(c))
 		if (gotErr != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
-			t.Errorf("%.60q: jsonToAV = %#v, %v; token decoder = %#v, %v", c, got, gotErr, want, wantErr)
+			t.Errorf("%.60q: FromJSON = %#v, %v; token decoder = %#v, %v", c, got, gotErr, want, wantErr)
 		}
 	}
 	for _, bad := range []string{``, `{`, `[1,]`, `{"a":1} {"b":2}`, `nul`, `{"a" 1}`} {
-		if _, err := jsonToAV([]byte(bad)); err == nil {
+		if _, err := FromJSON([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		} else if _, err := tokenJSONToAV([]byte(bad)); err == nil {
 			t.Errorf("%q: the oracle accepts it", bad)
@@ -135,12 +133,12 @@ func TestJSONToAVMatchesTokenDecoder(t *testing.T) {
 	}
 }
 
-func FuzzJSONToAV(f *testing.F) {
+func FuzzFromJSON(f *testing.F) {
 	for _, s := range []string{`null`, `{"a":[1,"x",true,null,{}]}`, string(benchItem(f, 3))} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, gotErr := jsonToAV(data)
+		got, gotErr := FromJSON(data)
 		want, wantErr := tokenJSONToAV(data)
 		if (gotErr != nil) != (wantErr != nil) {
 			if strings.TrimSpace(string(data)) == "" {
@@ -154,12 +152,12 @@ func FuzzJSONToAV(f *testing.F) {
 	})
 }
 
-func BenchmarkJSONToAV(b *testing.B) {
+func BenchmarkFromJSON(b *testing.B) {
 	data := benchItem(b, 15)
 	for _, c := range []struct {
 		name string
 		fn   func([]byte) (types.AttributeValue, error)
-	}{{"token", tokenJSONToAV}, {"decode", jsonToAV}} {
+	}{{"token", tokenJSONToAV}, {"decode", FromJSON}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -169,72 +167,4 @@ func BenchmarkJSONToAV(b *testing.B) {
 			}
 		})
 	}
-}
-
-// traitsOfBytes builds traits from fuzz or random bytes: keys and string
-// values straight from them (invalid UTF-8 included), numbers, floats,
-// big integers, booleans and null values.
-func traitsOfBytes(data []byte) []identity.Trait {
-	var traits []identity.Trait
-	for i := 0; i+2 <= len(data); i += 2 {
-		sel, n := data[i], int(data[i+1])
-		end := min(len(data), i+2+n%9)
-		raw := string(data[i+2 : end])
-		var v engine.Value
-		switch sel % 7 {
-		case 0:
-			v = engine.String(raw)
-		case 1:
-			v = engine.Int(int64(n) * -7919 * int64(sel))
-		case 2:
-			v = engine.Float(float64(n) / 8)
-		case 3:
-			v = engine.Float(float64(n) * 1e300)
-		case 4:
-			v = engine.Bool(n%2 == 1)
-		case 5:
-			b, _ := new(big.Int).SetString("9223372036854775808"+strconv.Itoa(n), 10)
-			v = engine.Value{Kind: engine.KindInt, Big: b}
-		default:
-			v = engine.Value{} // KindNone
-		}
-		traits = append(traits, identity.Trait{Key: "k" + raw, Value: v})
-		i = end - 2
-	}
-	return traits
-}
-
-func checkTraitsAV(t *testing.T, traits []identity.Trait) {
-	t.Helper()
-	data, err := identity.MarshalItem(&identity.Identity{EnvironmentAPIKey: "e", Identifier: "i", Traits: traits})
-	if err != nil {
-		return // not storable: updateInput never sees it
-	}
-	item, err := jsonToAV(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := item.(*types.AttributeValueMemberM).Value[attrTraits]
-	if got := traitsAV(traits); !reflect.DeepEqual(got, want) {
-		t.Fatalf("traits %#v:\ntraitsAV  %#v\nitem JSON %#v", traits, got, want)
-	}
-}
-
-func TestTraitsAVMatchesItemJSON(t *testing.T) {
-	checkTraitsAV(t, nil)
-	checkTraitsAV(t, []identity.Trait{{Key: "bad \xff\xfe key", Value: engine.String("bad \xc3 value \u00e9 \"q\" <>&")}})
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 2000 {
-		data := make([]byte, rng.IntN(64))
-		for i := range data {
-			data[i] = byte(rng.UintN(256))
-		}
-		checkTraitsAV(t, traitsOfBytes(data))
-	}
-}
-
-func FuzzTraitsAV(f *testing.F) {
-	f.Add([]byte("\x00\x05hello\x01\x03\x02\x04\x03\x01\x04\x01\x05\x02\x06\x00"))
-	f.Add([]byte("\x00\x03\xff\xfe\xc3"))
-	f.Fuzz(func(t *testing.T, data []byte) { checkTraitsAV(t, traitsOfBytes(data)) })
 }
