@@ -55,6 +55,13 @@ func (d *decoder) peek() byte {
 	return d.s[d.i]
 }
 
+// atEnd reports whether only whitespace is left. (peek's 0 cannot tell the
+// end from a NUL byte in the body.)
+func (d *decoder) atEnd() bool {
+	d.ws()
+	return d.i >= len(d.s)
+}
+
 func (d *decoder) expect(c byte) error {
 	if d.peek() != c {
 		if d.i >= len(d.s) {
@@ -327,7 +334,7 @@ func decodeIdentityRequest(body []byte, edge bool) (*IdentityRequest, error) {
 	if err != nil {
 		return nil, invalidJSON(err)
 	}
-	if d.peek() != 0 {
+	if !d.atEnd() {
 		return nil, fieldErr("json_invalid", "request body has data after the JSON object")
 	}
 	if d.edge {

@@ -178,6 +178,7 @@ func TestDecodeIdentityRequestLimits(t *testing.T) {
 		{"transient not a bool", `{"identifier":"u1","transient":"true"}`, []any{"body", "transient"}, "bool_type"},
 		{"malformed JSON", `{"identifier":"u1"`, []any{"body"}, "json_invalid"},
 		{"trailing garbage", `{"identifier":"u1"} x`, []any{"body"}, "json_invalid"},
+		{"trailing NUL byte", "{\"identifier\":\"u1\"}\x00", []any{"body"}, "json_invalid"},
 		{"empty body", ``, []any{"body"}, "json_invalid"},
 		{"a list body", `[{"identifier":"u1"}]`, []any{"body"}, "model_attributes_type"},
 		{"a string body", `"u1"`, []any{"body"}, "model_attributes_type"},
